@@ -1,0 +1,67 @@
+"""Spike* pooling layers."""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from .base import SpikeLayer, fold_time, unfold_time
+from .synaptic import _conv_out_len, _pair
+
+
+class _SpikePool2D(SpikeLayer):
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = _pair(pool_size)
+        self.strides = _pair(strides) if strides is not None else self.pool_size
+        self.padding = padding
+
+    def synapse_output_shape(self, input_shape):
+        spatial = tuple(_conv_out_len(input_shape[2 + i], self.pool_size[i], self.strides[i],
+                                      self.padding, 1) for i in range(2))
+        return tuple(input_shape[:2]) + spatial + (input_shape[-1],)
+
+    def _pool(self, x, op):
+        x, bt = fold_time(x)
+        return unfold_time(op(x, self.pool_size, strides=self.strides, padding=self.padding), bt)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
+                "padding": self.padding}
+
+
+@keras.saving.register_keras_serializable(package="snnconv")
+class SpikeAveragePooling2D(_SpikePool2D):
+    """Average pooling of the incoming signal, step by step (a linear map)."""
+
+    def synapse(self, inputs):
+        return self._pool(inputs, ops.average_pool)
+
+
+@keras.saving.register_keras_serializable(package="snnconv")
+class SpikeMaxPooling2D(_SpikePool2D):
+    """Max pooling in the spiking domain: passes the spikes of the max-rate input.
+
+    Taking the max of spikes at each step would pass the union of all
+    inputs' spikes (over-estimating the max); averaging would be an average
+    pool in disguise. Instead each window tracks the running maximum of its
+    inputs' *cumulative* spike counts, and emits the increase of that
+    maximum: at every step the output has fired exactly as often as the
+    input that has fired most so far. With one spike per step this is the
+    same as gating through the input with the highest count.
+    """
+
+    def synapse(self, inputs):
+        running_max = self._pool(ops.cumsum(inputs, axis=1), ops.max_pool)
+        previous = ops.pad(running_max[:, :-1], [(0, 0), (1, 0)] + [(0, 0)] * 3)
+        return running_max - previous
+
+
+@keras.saving.register_keras_serializable(package="snnconv")
+class SpikeGlobalAveragePooling2D(SpikeLayer):
+    """Global average pooling over height and width, step by step."""
+
+    def synapse(self, inputs):
+        return ops.mean(inputs, axis=(2, 3))
+
+    def synapse_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], input_shape[-1])

@@ -1,0 +1,177 @@
+"""Spike* layers that only route signals (no synaptic weights), and the input layer."""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from .base import SpikeLayer
+
+
+@keras.saving.register_keras_serializable(package="snnconv")
+class SpikeInput(SpikeLayer):
+    """Turns the analog input frames ``(batch, time, ...)`` into the network's input signal.
+
+    ``poisson=False`` (default): the analog values are the input current of
+    the first layer at every step. ``poisson=True``: each element fires a
+    spike with probability ``x * input_rate * dt / 1000`` per step
+    (``input_rate`` in Hz, ``dt`` in ms) of amplitude ``1000 / (input_rate * dt)``,
+    so that the expected signal equals ``x``; ``x`` must then lie in
+    ``[0, 1000 / (input_rate * dt)]``.
+
+    It also records what the network is compared against: ``dt`` (the time
+    step of every neuron) and ``ann_macs``, the multiply-accumulates of one
+    forward pass of the ANN it was converted from.
+    """
+
+    def __init__(self, poisson: bool = False, input_rate: float = 1000.0, dt: float = 1.0,
+                 seed: int | None = None, ann_macs: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.ann_macs = int(ann_macs)
+        self.poisson = bool(poisson)
+        self.input_rate = float(input_rate)
+        self.dt = float(dt)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed) if self.poisson else None
+
+    @property
+    def spike_amplitude(self):
+        return 1000.0 / (self.input_rate * self.dt) if self.poisson else None
+
+    def build(self, input_shape):
+        # The input always has a fan-out map: analog values cost synaptic
+        # operations too (one per connection of every non-zero value).
+        self.fanout = self.add_weight(name="fanout", shape=tuple(input_shape[2:]),
+                                      initializer="zeros", trainable=False)
+        self.built = True
+
+    def synapse(self, inputs):
+        if not self.poisson:
+            return inputs
+        amplitude = self.spike_amplitude
+        noise = keras.random.uniform(ops.shape(inputs), seed=self.seed_generator)
+        return ops.cast(noise < inputs / amplitude, inputs.dtype) * amplitude
+
+    def synapse_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "poisson": self.poisson, "input_rate": self.input_rate,
+                "dt": self.dt, "seed": self.seed, "ann_macs": self.ann_macs}
+
+
+@keras.saving.register_keras_serializable(package="snnconv")
+class SpikeFlatten(SpikeLayer):
+    """Flattens every time step's frame."""
+
+    def synapse(self, inputs):
+        return ops.reshape(inputs, tuple(ops.shape(inputs)[:2]) + (-1,))
+
+    def synapse_output_shape(self, input_shape):
+        return tuple(input_shape[:2]) + (math.prod(input_shape[2:]),)
+
+
+@keras.saving.register_keras_serializable(package="snnconv")
+class SpikeReshape(SpikeLayer):
+    """Reshapes every time step's frame to ``target_shape``."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def synapse(self, inputs):
+        return ops.reshape(inputs, tuple(ops.shape(inputs)[:2]) + self.target_shape)
+
+    def synapse_output_shape(self, input_shape):
+        return tuple(input_shape[:2]) + self.target_shape
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": self.target_shape}
+
+
+@keras.saving.register_keras_serializable(package="snnconv")
+class SpikeZeroPadding2D(SpikeLayer):
+    """Zero-pads height and width of every frame: ``padding=((top, bottom), (left, right))``."""
+
+    def __init__(self, padding=((1, 1), (1, 1)), **kwargs):
+        super().__init__(**kwargs)
+        self.padding = tuple(tuple(int(p) for p in pair) for pair in padding)
+
+    def synapse(self, inputs):
+        return ops.pad(inputs, [(0, 0), (0, 0), *self.padding, (0, 0)])
+
+    def synapse_output_shape(self, input_shape):
+        (t, b), (l, r) = self.padding
+        h = None if input_shape[2] is None else input_shape[2] + t + b
+        w = None if input_shape[3] is None else input_shape[3] + l + r
+        return tuple(input_shape[:2]) + (h, w, input_shape[4])
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+@keras.saving.register_keras_serializable(package="snnconv")
+class SpikeConcatenate(SpikeLayer):
+    """Concatenates its inputs along ``axis`` (negative: counted from the last axis)."""
+
+    def __init__(self, axis: int = -1, **kwargs):
+        super().__init__(**kwargs)
+        if axis >= 0:
+            raise ValueError("SpikeConcatenate takes a negative axis (frames have a time axis)")
+        self.axis = int(axis)
+
+    def synapse(self, inputs):
+        return ops.concatenate(list(inputs), axis=self.axis)
+
+    def synapse_output_shape(self, input_shape):
+        shape = list(input_shape[0])
+        shape[self.axis] = sum(s[self.axis] for s in input_shape)
+        return tuple(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+@keras.saving.register_keras_serializable(package="snnconv")
+class SpikeAdd(SpikeLayer):
+    """Weighted sum of its inputs: ``sum_i coefficients[i] * x_i``.
+
+    The coefficients (a number, or one per channel) let branches that were
+    normalised with different scales meet at the same scale.
+    """
+
+    def __init__(self, coefficients=None, **kwargs):
+        super().__init__(**kwargs)
+        self.coefficients = None if coefficients is None else [
+            c if np.ndim(c) == 0 else list(np.asarray(c, dtype=float).tolist())
+            for c in coefficients]
+
+    def synapse(self, inputs):
+        inputs = list(inputs)
+        coeffs = self.coefficients or [1.0] * len(inputs)
+        total = None
+        for c, x in zip(coeffs, inputs):
+            term = x * ops.convert_to_tensor(np.asarray(c, dtype="float32"))
+            total = term if total is None else total + term
+        return total
+
+    def synapse_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def get_config(self):
+        return {**super().get_config(), "coefficients": self.coefficients}
+
+
+@keras.saving.register_keras_serializable(package="snnconv")
+class SpikeIdentity(SpikeLayer):
+    """Passes its input on; with ``activation="relu"`` it is a layer of neurons
+    driven directly by the incoming signal (an activation that could not be
+    merged into the layer before it)."""
+
+    def synapse(self, inputs):
+        return inputs
+
+    def synapse_output_shape(self, input_shape):
+        return tuple(input_shape)

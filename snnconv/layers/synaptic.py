@@ -1,0 +1,117 @@
+"""Spike* layers with synaptic weights: dense, convolution, depthwise convolution."""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from .base import SpikeLayer, fold_time, unfold_time
+
+
+def _pair(v):
+    return (int(v), int(v)) if isinstance(v, (int, float)) else tuple(int(i) for i in v)
+
+
+def _conv_out_len(n, k, stride, padding, dilation):
+    k_eff = (k - 1) * dilation + 1
+    if padding == "same":
+        return -(-n // stride)
+    return (n - k_eff) // stride + 1
+
+
+@keras.saving.register_keras_serializable(package="snnconv")
+class SpikeDense(SpikeLayer):
+    """Dense synapses: ``current = x @ kernel + bias`` on the last axis."""
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+
+    def build_synapse(self, input_shape):
+        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], self.units),
+                                      initializer="zeros")
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+
+    def synapse(self, inputs):
+        return ops.matmul(inputs, self.kernel) + self.bias
+
+    def synapse_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+class _SpikeConvBase(SpikeLayer):
+    def __init__(self, kernel_size, strides=(1, 1), padding="valid", dilation_rate=(1, 1),
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = _pair(kernel_size)
+        self.strides = _pair(strides)
+        self.padding = padding
+        self.dilation_rate = _pair(dilation_rate)
+
+    def _spatial_out(self, input_shape):
+        return tuple(_conv_out_len(input_shape[2 + i], self.kernel_size[i], self.strides[i],
+                                   self.padding, self.dilation_rate[i]) for i in range(2))
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding,
+                "dilation_rate": self.dilation_rate}
+
+
+@keras.saving.register_keras_serializable(package="snnconv")
+class SpikeConv2D(_SpikeConvBase):
+    """2D convolution synapses (channels last), applied to every time step."""
+
+    def __init__(self, filters: int, kernel_size, **kwargs):
+        super().__init__(kernel_size, **kwargs)
+        self.filters = int(filters)
+
+    def build_synapse(self, input_shape):
+        self.kernel = self.add_weight(
+            name="kernel", shape=self.kernel_size + (input_shape[-1], self.filters),
+            initializer="zeros")
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+
+    def synapse(self, inputs):
+        x, bt = fold_time(inputs)
+        y = ops.conv(x, self.kernel, strides=self.strides, padding=self.padding,
+                     dilation_rate=self.dilation_rate) + self.bias
+        return unfold_time(y, bt)
+
+    def synapse_output_shape(self, input_shape):
+        return tuple(input_shape[:2]) + self._spatial_out(input_shape) + (self.filters,)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}
+
+
+@keras.saving.register_keras_serializable(package="snnconv")
+class SpikeDepthwiseConv2D(_SpikeConvBase):
+    """Depthwise convolution synapses (channels last)."""
+
+    def __init__(self, kernel_size, depth_multiplier: int = 1, **kwargs):
+        super().__init__(kernel_size, **kwargs)
+        self.depth_multiplier = int(depth_multiplier)
+
+    def build_synapse(self, input_shape):
+        channels = input_shape[-1]
+        self.kernel = self.add_weight(
+            name="kernel", shape=self.kernel_size + (channels, self.depth_multiplier),
+            initializer="zeros")
+        self.bias = self.add_weight(name="bias", shape=(channels * self.depth_multiplier,),
+                                    initializer="zeros")
+
+    def synapse(self, inputs):
+        x, bt = fold_time(inputs)
+        y = ops.depthwise_conv(x, self.kernel, strides=self.strides, padding=self.padding,
+                               dilation_rate=self.dilation_rate) + self.bias
+        return unfold_time(y, bt)
+
+    def synapse_output_shape(self, input_shape):
+        return (tuple(input_shape[:2]) + self._spatial_out(input_shape)
+                + (input_shape[-1] * self.depth_multiplier,))
+
+    def get_config(self):
+        return {**super().get_config(), "depth_multiplier": self.depth_multiplier}

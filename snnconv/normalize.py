@@ -1,0 +1,244 @@
+"""Data-based weight normalisation (Diehl et al. 2015; Rueckauer et al. 2017).
+
+Every node of the graph gets a scale λ: the ANN activation that should map
+to the top firing rate. For a ReLU node λ is the ``max`` or the given
+``percentile`` of its positive activations on the normalisation data (one
+value per layer, or per output channel with ``per_channel=True``). Weights
+are then rescaled so that the SNN carries ``a / λ`` instead of ``a``:
+``W ← W · λ_in / λ_out`` and ``b ← b / λ_out``.
+
+Nodes without neurons carry their input's scale on (pooling, flatten...);
+linear weight nodes and the output get λ = 1 (their output is a current,
+read out or summed, whose scale does not matter); a concatenation of
+branches with different scales carries one scale per channel, which the
+next weight layer absorbs; an ``add`` takes per-input coefficients
+``λ_i / λ_add``.
+
+Activations are computed batch by batch and the percentile is computed
+exactly (numpy's linear interpolation) in three streaming passes — maxima,
+histograms, then the values in the one or two histogram bins that hold the
+wanted ranks — so memory does not grow with the number of samples.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .errors import SnnconvError
+from .ir import Graph, Node
+
+log = logging.getLogger(__name__)
+
+METHODS = ("max", "percentile")
+_BINS = 4096
+
+
+def normalize(graph: Graph, x, method: str = "percentile", percentile: float = 99.9,
+              batch_size: int = 500, per_channel: bool = False) -> Graph:
+    """Return a copy of ``graph`` with normalised weights and ``graph.scales`` filled.
+
+    ``x`` is the normalisation data: an array of inputs (scaled as the ANN
+    expects them) or a re-iterable of input batches.
+    """
+    if method not in METHODS:
+        raise ValueError(f"normalization method must be one of {METHODS}, got {method!r}")
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile must be in (0, 100], got {percentile}")
+    q = 100.0 if method == "max" else float(percentile)
+    stats = activation_scales(graph, x, q, batch_size=batch_size, per_channel=per_channel)
+    return apply_scales(graph, stats)
+
+
+def activation_scales(graph: Graph, x, q: float, batch_size: int = 500,
+                      per_channel: bool = False) -> dict[str, np.ndarray]:
+    """The ``q``-th percentile of the positive activations of every ReLU node.
+
+    Returns ``{node name: scalar array or (channels,) array}``. A node that
+    never activates gets 1 (nothing to scale).
+    """
+    from .ann import build_ann
+
+    relu_nodes = [n.name for n in graph if n.activation == "relu"]
+    if not relu_nodes:
+        return {}
+    model = build_ann(graph, outputs=relu_nodes)
+    trackers = {name: _StreamingPercentile(q) for name in relu_nodes}
+
+    def activations():
+        n_seen = 0
+        for batch in _batches(x, batch_size):
+            outs = model.predict_on_batch(batch)
+            outs = outs if isinstance(outs, (list, tuple)) else [outs]
+            n_seen += len(batch)
+            yield {name: _as_columns(np.asarray(a), per_channel)
+                   for name, a in zip(relu_nodes, outs)}
+        if n_seen == 0:
+            raise SnnconvError("normalisation data is empty")
+
+    for stage in (0, 1, 2):
+        if stage == 1 and q == 100.0:
+            break
+        for acts in activations():
+            for name, a in acts.items():
+                trackers[name].feed(stage, a)
+    return {name: t.result() for name, t in trackers.items()}
+
+
+def apply_scales(graph: Graph, stats: dict[str, np.ndarray]) -> Graph:
+    """Rescale weights given the λ of every ReLU node (see module docstring)."""
+    g = graph.copy()
+    scales: dict[str, np.ndarray] = {}
+    for node in g:
+        ins = [scales[s] for s in node.inputs]
+        if node.op == "input":
+            out = np.array(1.0)
+        elif node.has_weights:
+            out = np.asarray(stats[node.name]) if node.activation == "relu" else np.array(1.0)
+            _rescale_weights(node, _compact(ins[0], g[node.inputs[0]].output_shape), out)
+        elif node.op == "add":
+            out = np.asarray(stats[node.name]) if node.activation == "relu" else ins[0]
+            node.params["coefficients"] = [
+                _compact(np.asarray(s) / out, node.output_shape) for s in ins]
+        elif node.op == "concatenate":
+            full = [np.broadcast_to(s, g[src].output_shape)
+                    for s, src in zip(ins, node.inputs)]
+            out = np.concatenate(full, axis=node.params["axis"])
+        elif node.op in ("flatten", "reshape"):
+            src_shape = g[node.inputs[0]].output_shape
+            out = np.broadcast_to(ins[0], src_shape).reshape(node.output_shape)
+        elif node.op == "global_avg_pool2d":
+            out = _channel_scale(node, ins[0], g[node.inputs[0]].output_shape)
+        else:   # pooling, zero padding, identity: same scale as the input
+            if node.op != "identity":
+                out = _channel_scale(node, ins[0], g[node.inputs[0]].output_shape)
+            else:
+                out = ins[0]
+        scales[node.name] = _compact(out, node.output_shape)
+    g.scales = scales
+    g.metadata["normalization_scales"] = {k: np.asarray(v).tolist() for k, v in scales.items()}
+    return g
+
+
+def _rescale_weights(node: Node, lam_in: np.ndarray, lam_out: np.ndarray) -> None:
+    k, b = node.weights["kernel"], node.weights["bias"]
+    lam_in = np.asarray(lam_in, dtype=np.float64)
+    lam_out = np.asarray(lam_out, dtype=np.float64)
+    if lam_in.ndim > 1:
+        raise SnnconvError(
+            f"cannot normalise node {node.name!r}: its input's scale varies across positions "
+            "(a reshape of differently scaled branches); use per-layer normalisation")
+    if node.op == "depthwise_conv2d":
+        c, m = k.shape[2], k.shape[3]
+        lin = lam_in.reshape(-1, 1) if lam_in.ndim else lam_in
+        lout = lam_out.reshape(c, m) if lam_out.ndim else lam_out
+        k = k * lin / lout
+    else:
+        lin = lam_in.reshape(-1, 1) if lam_in.ndim else lam_in
+        k = k * lin / lam_out
+    node.weights["kernel"] = k.astype(np.float32)
+    node.weights["bias"] = (b / lam_out).astype(np.float32)
+
+
+def _channel_scale(node: Node, scale: np.ndarray, in_shape) -> np.ndarray:
+    scale = _compact(scale, in_shape)
+    if scale.ndim > 1:
+        raise SnnconvError(
+            f"cannot normalise node {node.name!r} ({node.op}): its input's scale varies "
+            "across positions; use per-layer normalisation")
+    return scale
+
+
+def _compact(scale, shape) -> np.ndarray:
+    """Smallest form of a scale: a scalar, one value per channel, or the full shape."""
+    scale = np.asarray(scale, dtype=np.float64)
+    full = np.broadcast_to(scale, shape)
+    if full.size == 0 or np.all(full == full.flat[0]):
+        return np.array(full.flat[0] if full.size else 1.0)
+    per_channel = full.reshape(-1, shape[-1])
+    if np.all(per_channel == per_channel[0]):
+        return per_channel[0].copy()
+    return np.array(full)
+
+
+def _as_columns(a: np.ndarray, per_channel: bool) -> np.ndarray:
+    """Activations of a batch as ``(values, groups)``: one column per channel or one in all."""
+    return a.reshape(-1, a.shape[-1]) if per_channel else a.reshape(-1, 1)
+
+
+def _batches(x, batch_size):
+    if hasattr(x, "shape") and hasattr(x, "__getitem__"):
+        for i in range(0, len(x), batch_size):
+            yield np.asarray(x[i:i + batch_size], dtype=np.float32)
+    else:
+        for batch in x:
+            yield np.asarray(batch[0] if isinstance(batch, tuple) else batch, dtype=np.float32)
+
+
+class _StreamingPercentile:
+    """Exact ``q``-th percentile (numpy 'linear') of the positive values of each column.
+
+    Stage 0 finds each column's maximum and count, stage 1 histograms the
+    values into ``_BINS`` bins, stage 2 keeps only the values in the bins that
+    hold the two ranks around ``q/100 * (n - 1)``.
+    """
+
+    def __init__(self, q: float):
+        self.q = q
+        self.max = self.count = self.hist = None
+        self.kept: list[list[np.ndarray]] = []
+
+    def _bin(self, a):
+        top = np.where(self.max > 0, self.max, 1.0)
+        return np.minimum((a / top * _BINS).astype(np.int64), _BINS - 1)
+
+    def feed(self, stage: int, a: np.ndarray) -> None:
+        a = a.astype(np.float64)
+        if stage == 0:
+            m, c = a.max(axis=0), (a > 0).sum(axis=0)
+            self.max = m if self.max is None else np.maximum(self.max, m)
+            self.count = c if self.count is None else self.count + c
+            return
+        idx, pos = self._bin(a), a > 0
+        if stage == 1:
+            if self.hist is None:
+                self.hist = np.zeros((a.shape[1], _BINS), dtype=np.int64)
+            flat = (np.arange(a.shape[1]) * _BINS + idx)[pos]
+            self.hist += np.bincount(flat, minlength=self.hist.size).reshape(self.hist.shape)
+            return
+        if not self.kept:
+            self._locate_ranks()
+            self.kept = [[] for _ in range(a.shape[1])]
+        for col in range(a.shape[1]):
+            sel = pos[:, col] & (idx[:, col] >= self.lo[col]) & (idx[:, col] <= self.hi[col])
+            self.kept[col].append(a[sel, col])
+
+    def _ranks(self):
+        rank = self.q / 100.0 * np.maximum(self.count - 1, 0)
+        k = np.floor(rank).astype(np.int64)
+        return rank, k, np.minimum(k + 1, np.maximum(self.count - 1, 0))
+
+    def _locate_ranks(self):
+        _, k, k1 = self._ranks()
+        cum = np.cumsum(self.hist, axis=1)
+        self.lo = np.array([np.searchsorted(cum[c], k[c], side="right") for c in range(len(k))])
+        self.hi = np.array([np.searchsorted(cum[c], k1[c], side="right")
+                            for c in range(len(k))])
+        self.before = np.array([cum[c, self.lo[c] - 1] if self.lo[c] > 0 else 0
+                                for c in range(len(k))])
+
+    def result(self) -> np.ndarray:
+        if self.q == 100.0:
+            out = self.max.astype(np.float64)
+        else:
+            rank, k, k1 = self._ranks()
+            out = np.empty(len(k))
+            for c in range(len(k)):
+                if self.count[c] == 0:
+                    out[c] = 0.0
+                    continue
+                vals = np.sort(np.concatenate(self.kept[c]))
+                lo, hi = vals[k[c] - self.before[c]], vals[k1[c] - self.before[c]]
+                out[c] = lo + (rank[c] - k[c]) * (hi - lo)
+        out = np.where(out > 0, out, 1.0)   # a silent layer/channel keeps its weights
+        return np.array(out[0]) if out.size == 1 else out

@@ -1,0 +1,32 @@
+"""The built-in INI simulator: Spike* Keras layers run by Keras/TensorFlow."""
+from __future__ import annotations
+
+from ..convert import build_spiking_model
+from ..errors import SnnconvError
+from ..ir import Graph
+from ..simulate import simulate_batch
+
+
+class IniSimulator:
+    name = "INI"
+    spike_codes = ("rate",)
+
+    def convert(self, graph: Graph, spike_code: str = "rate", *, v_thresh: float = 1.0,
+                reset: str = "subtraction", tau_refrac: float = 0.0, dt: float = 1.0,
+                tau_mem: float | None = None, max_spikes_per_dt: int = 1,
+                v_init: float = 0.0, poisson_input: bool = False, input_rate: float = 1000.0,
+                seed: int | None = None, max2avg_pool: bool = False):
+        if spike_code == "temporal_mean_rate":
+            spike_code = "rate"
+        if spike_code not in self.spike_codes:
+            raise SnnconvError(f"simulator INI has no spike code {spike_code!r}; "
+                               f"available: {', '.join(self.spike_codes)}")
+        neuron = {"model": "if", "v_thresh": float(v_thresh), "reset": reset,
+                  "tau_refrac": float(tau_refrac), "dt": float(dt),
+                  "tau_mem": None if tau_mem is None else float(tau_mem),
+                  "max_spikes_per_dt": int(max_spikes_per_dt), "v_init": float(v_init)}
+        return build_spiking_model(graph, neuron, poisson_input=poisson_input,
+                                   input_rate=input_rate, seed=seed, max2avg_pool=max2avg_pool)
+
+    def simulate_batch(self, snn, x, steps):
+        return simulate_batch(snn, x, steps)

@@ -1,0 +1,97 @@
+"""Connection counts: how many synapses each spike drives.
+
+A spike of neuron ``i`` of node ``s`` travels through nodes without weights
+(pooling, flatten, padding, concatenation...) to the next nodes that
+integrate it (weight nodes, or neurons fed directly). Its *fan-out* is the
+number of synaptic connections it reaches there; a synaptic operation
+(SynOp) is one such delivery. The fan-out map of a node is computed exactly,
+borders and strides included, as the gradient of a "counting" copy of the
+downstream network (every weight replaced by 1, every pooling by a sum
+pooling) with respect to the node's output: since that network is linear,
+the gradient at neuron ``i`` is the number of paths, i.e. connections, from
+``i``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from .ir import Graph, Node
+
+
+def fanout_maps(graph: Graph, sources: list[str]) -> dict[str, np.ndarray]:
+    """Fan-out of every element of each source node (shape: the node's output shape)."""
+    return {name: _fanout(graph, name) for name in sources}
+
+
+def connection_counts(graph: Graph) -> dict[str, int]:
+    """Synaptic connections of each weight node for one sample (= the ANN's MACs)."""
+    counts = {}
+    for node in graph:
+        if node.has_weights:
+            ins = [tf.ones((1,) + graph[s].output_shape) for s in node.inputs]
+            counts[node.name] = int(round(float(ops.sum(_count_op(node, ins)))))
+    return counts
+
+
+def _fanout(graph: Graph, source: str) -> np.ndarray:
+    x = tf.ones((1,) + graph[source].output_shape)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = _delivered(graph, source, x)
+    grad = tape.gradient(total, x) if total is not None else None
+    if grad is None:
+        return np.zeros(graph[source].output_shape, dtype=np.float32)
+    return np.rint(grad.numpy()[0]).astype(np.float32)
+
+
+def _delivered(graph: Graph, source: str, x):
+    values, total = {source: x}, None
+    for node in graph.nodes:
+        if node.name == source or not any(i in values for i in node.inputs):
+            continue
+        ins = [values[i] if i in values else tf.zeros((1,) + graph[i].output_shape)
+               for i in node.inputs]
+        y = _count_op(node, ins)
+        if node.has_weights or node.activation == "relu":
+            total = ops.sum(y) if total is None else total + ops.sum(y)
+        else:
+            values[node.name] = y
+    return total
+
+
+def _sum_pool(x, node: Node):
+    channels = x.shape[-1]
+    kernel = tf.ones(tuple(node.params["pool_size"]) + (channels, 1))
+    return ops.depthwise_conv(x, kernel, strides=node.params["strides"],
+                              padding=node.params["padding"])
+
+
+def _count_op(node: Node, ins):
+    """The node's operation with every weight 1 and every average a sum."""
+    x, p = ins[0], node.params
+    if node.op == "dense":
+        return ops.matmul(x, tf.ones(node.weights["kernel"].shape))
+    if node.op == "conv2d":
+        return ops.conv(x, tf.ones(node.weights["kernel"].shape), strides=p["strides"],
+                        padding=p["padding"], dilation_rate=p.get("dilation_rate", 1))
+    if node.op == "depthwise_conv2d":
+        return ops.depthwise_conv(x, tf.ones(node.weights["kernel"].shape),
+                                  strides=p["strides"], padding=p["padding"],
+                                  dilation_rate=p.get("dilation_rate", 1))
+    if node.op in ("avg_pool2d", "max_pool2d"):
+        return _sum_pool(x, node)
+    if node.op == "global_avg_pool2d":
+        return ops.sum(x, axis=(1, 2))
+    if node.op in ("flatten", "reshape"):
+        return ops.reshape(x, (1,) + node.output_shape)
+    if node.op == "zero_padding2d":
+        return ops.pad(x, [(0, 0), *p["padding"], (0, 0)])
+    if node.op == "concatenate":
+        return ops.concatenate(ins, axis=p["axis"])
+    if node.op == "add":
+        return sum(ins[1:], ins[0])
+    if node.op == "identity":
+        return x
+    raise ValueError(f"no connection count for op {node.op!r} (node {node.name!r})")
