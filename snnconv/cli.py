@@ -1,0 +1,132 @@
+"""The ``snnconv`` command line.
+
+    snnconv run CONFIG [--set section.key=value ...]
+    snnconv check CONFIG [--set section.key=value ...]
+    snnconv init PATH [--force]
+
+User errors (:class:`snnconv.errors.SnnconvError`) are printed as one line,
+``snnconv: error: ...``, with exit status 2. Heavy modules (TensorFlow) are
+imported only when ``run`` needs them, so ``--help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from snnconv.errors import ConfigError, SnnconvError
+
+PROG = "snnconv"
+
+
+def _version() -> str:
+    try:
+        import snnconv
+        version = getattr(snnconv, "__version__", None)
+        if version:
+            return str(version)
+    except Exception:  # a broken package __init__ must not break --version
+        pass
+    try:
+        from importlib.metadata import PackageNotFoundError, version as dist_version
+        try:
+            return dist_version("snnconv")
+        except PackageNotFoundError:
+            pass
+    except ImportError:
+        pass
+    return "unknown"
+
+
+def parse_set_options(items: Optional[Sequence[str]]) -> dict[str, dict[str, str]]:
+    """Turn ``["simulation.duration=50", ...]`` into ``{"simulation": {"duration": "50"}}``."""
+    overrides: dict[str, dict[str, str]] = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        section, dot, key = name.strip().partition(".")
+        if not sep or not dot or not section or not key:
+            raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. simulation.duration=50")
+        overrides.setdefault(section.strip(), {})[key.strip()] = value.strip()
+    return overrides
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Convert a trained Keras model into a spiking neural network and simulate it.",
+        epilog="Start with 'snnconv init my.ini', set paths.filename_ann in it, then 'snnconv run my.ini'.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    set_help = ("override one config value, e.g. --set simulation.duration=50; "
+                "may be given several times")
+
+    p_run = sub.add_parser("run", help="convert (and evaluate, normalise, simulate) as the config says",
+                           description="Load CONFIG and run the conversion pipeline.")
+    p_run.add_argument("config", metavar="CONFIG", help="the INI config file")
+    p_run.add_argument("--set", dest="overrides", action="append", metavar="SECTION.KEY=VALUE",
+                       default=[], help=set_help)
+
+    p_check = sub.add_parser("check", help="validate a config and print it fully resolved",
+                             description="Load and validate CONFIG, then print every setting "
+                                         "with defaults filled in and paths made absolute.")
+    p_check.add_argument("config", metavar="CONFIG", help="the INI config file")
+    p_check.add_argument("--set", dest="overrides", action="append", metavar="SECTION.KEY=VALUE",
+                         default=[], help=set_help)
+
+    p_init = sub.add_parser("init", help="write the commented default config to PATH",
+                            description="Write the commented default configuration to PATH.")
+    p_init.add_argument("path", metavar="PATH", help="config file to create")
+    p_init.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from snnconv.config import load_config
+    config = load_config(args.config, parse_set_options(args.overrides))
+    from snnconv import pipeline  # heavy (TensorFlow): imported only here
+    pipeline.run(config)
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from snnconv.config import load_config
+    config = load_config(args.config, parse_set_options(args.overrides))
+    sys.stdout.write(config.to_ini())
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from snnconv.config import write_template
+    written = write_template(args.path, force=args.force)
+    print(f"wrote the default configuration to {written}")
+    print(f"next: set paths.filename_ann in it, then run: {PROG} run {args.path}")
+    return 0
+
+
+_COMMANDS = {"run": _cmd_run, "check": _cmd_check, "init": _cmd_init}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit status instead of exiting."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 2)
+    try:
+        return _COMMANDS[args.command](args)
+    except SnnconvError as exc:
+        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"{PROG}: error: {message or type(exc).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

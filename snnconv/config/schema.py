@@ -1,0 +1,305 @@
+"""Typed, frozen views of the configuration sections and the rules for each key.
+
+No defaults live here: every value comes from ``config_templates/default.ini``
+(overridden by the user's file). This module only knows each key's type and
+allowed range, how to parse a raw string into that type, and how to write the
+typed value back as a string.
+
+Each section is a frozen dataclass whose fields are the section's keys, in
+file order. A field's ``metadata["spec"]`` is a :class:`KeySpec`.
+"""
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+# Allowed values that later versions will extend; keep them module-level.
+DATASET_FORMATS = ("npz",)
+NORMALIZATION_METHODS = ("max", "percentile")
+SPIKE_CODES = ("rate",)
+SPIKE_CODE_ALIASES = {"temporal_mean_rate": "rate"}
+SIMULATORS = ("INI",)
+RESET_MODES = ("subtraction", "zero")
+RESET_ALIASES = {"reset by subtraction": "subtraction", "reset to zero": "zero"}
+MODEL_SUFFIXES = (".keras", ".h5")
+
+_BOOL_STATES = configparser.ConfigParser.BOOLEAN_STATES
+
+
+class ValueProblem(ValueError):
+    """A raw value does not fit its key; the message says what is allowed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class KeySpec:
+    """How one key is parsed and checked.
+
+    kind: ``bool``, ``int``, ``float``, ``str``, ``choice`` or ``path``.
+    ``path`` keys are only type-checked here (a string); the loader resolves
+    them against the config file's folder and checks existence.
+    """
+
+    kind: str
+    min: Optional[float] = None
+    min_inclusive: bool = True
+    max: Optional[float] = None
+    max_inclusive: bool = True
+    choices: tuple = ()
+    aliases: dict = dataclasses.field(default_factory=dict)
+    optional: bool = False  # empty value allowed (str/path keys only)
+
+    def describe(self) -> str:
+        """What the key accepts, for error messages."""
+        if self.kind == "bool":
+            return "a boolean (true/false, yes/no, on/off, 1/0)"
+        if self.kind == "choice":
+            text = "one of: " + ", ".join(self.choices) + " (case-insensitive"
+            if self.aliases:
+                text += "; also accepted: " + ", ".join(
+                    f"{a!r} meaning {c}" for a, c in self.aliases.items())
+            return text + ")"
+        if self.kind in ("int", "float"):
+            noun = "an integer" if self.kind == "int" else "a number"
+            bounds = []
+            if self.min is not None:
+                bounds.append(f"{'>=' if self.min_inclusive else '>'} {_fmt_num(self.min)}")
+            if self.max is not None:
+                bounds.append(f"{'<=' if self.max_inclusive else '<'} {_fmt_num(self.max)}")
+            return noun + (" " + " and ".join(bounds) if bounds else "")
+        if self.kind == "path":
+            return "a path" + (" (may be empty)" if self.optional else "")
+        return "a non-empty string" if not self.optional else "a string"
+
+    def parse(self, raw: str) -> Any:
+        """Turn a raw string into the typed value or raise ValueProblem."""
+        text = raw.strip()
+        if text == "" and not (self.optional and self.kind in ("str", "path")):
+            raise ValueProblem(f"is empty; expected {self.describe()}")
+        if self.kind == "bool":
+            try:
+                return _BOOL_STATES[text.lower()]
+            except KeyError:
+                raise ValueProblem(f"expected {self.describe()}") from None
+        if self.kind == "int":
+            try:
+                value = int(text)
+            except ValueError:
+                raise ValueProblem(f"expected {self.describe()}") from None
+            self._check_range(value)
+            return value
+        if self.kind == "float":
+            try:
+                value = float(text)
+            except ValueError:
+                raise ValueProblem(f"expected {self.describe()}") from None
+            if not math.isfinite(value):
+                raise ValueProblem(f"expected a finite number; {self.describe()}")
+            self._check_range(value)
+            return value
+        if self.kind == "choice":
+            low = text.lower()
+            for choice in self.choices:
+                if low == choice.lower():
+                    return choice
+            for alias, target in self.aliases.items():
+                if low == alias.lower():
+                    return target
+            raise ValueProblem(f"expected {self.describe()}")
+        return text  # str, path
+
+    def _check_range(self, value) -> None:
+        ok = True
+        if self.min is not None:
+            ok &= value >= self.min if self.min_inclusive else value > self.min
+        if self.max is not None:
+            ok &= value <= self.max if self.max_inclusive else value < self.max
+        if not ok:
+            raise ValueProblem(f"out of range; expected {self.describe()}")
+
+    def format(self, value: Any) -> str:
+        """Write a typed value back as the string the file would hold."""
+        if value is None:
+            return ""
+        if self.kind == "bool":
+            return "true" if value else "false"
+        if self.kind == "float":
+            return repr(float(value))
+        return str(value)
+
+
+def _fmt_num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _key(kind: str, **kw) -> Any:
+    return dataclasses.field(metadata={"spec": KeySpec(kind, **kw)})
+
+
+def _positive(kind: str = "float") -> Any:
+    return _key(kind, min=0, min_inclusive=False)
+
+
+def _at_least_one() -> Any:
+    return _key("int", min=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class PathsConfig:
+    """``[paths]``: all paths absolute after loading."""
+
+    path_wd: Path = _key("path", optional=True)
+    dataset_path: Optional[Path] = _key("path", optional=True)
+    filename_ann: Path = _key("path", optional=True)  # required: checked by the loader
+    log_dir_of_current_run: Path = _key("path", optional=True)
+    runlabel: str = _key("str")
+    filename_snn: str = _key("str")
+
+    @property
+    def snn_path(self) -> Path:
+        """Where the converted SNN is written: ``<run dir>/<filename_snn>``."""
+        return self.log_dir_of_current_run / self.filename_snn
+
+
+@dataclasses.dataclass(frozen=True)
+class ToolsConfig:
+    """``[tools]``: which pipeline stages run."""
+
+    evaluate_ann: bool = _key("bool")
+    normalize: bool = _key("bool")
+    simulate: bool = _key("bool")
+    save_snn: bool = _key("bool")
+
+
+@dataclasses.dataclass(frozen=True)
+class InputConfig:
+    """``[input]``: how samples are read and fed to the SNN."""
+
+    dataset_format: str = _key("choice", choices=DATASET_FORMATS)
+    poisson_input: bool = _key("bool")
+    input_rate: float = _positive()
+    input_scale: float = _positive()
+
+
+@dataclasses.dataclass(frozen=True)
+class NormalizationConfig:
+    """``[normalization]``: data-based weight normalisation."""
+
+    method: str = _key("choice", choices=NORMALIZATION_METHODS)
+    percentile: float = _key("float", min=0, min_inclusive=False, max=100)
+    num_norm_samples: int = _at_least_one()
+    batch_size: int = _at_least_one()
+    per_channel: bool = _key("bool")
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionConfig:
+    """``[conversion]``: how the ANN is mapped onto spiking layers."""
+
+    spike_code: str = _key("choice", choices=SPIKE_CODES, aliases=SPIKE_CODE_ALIASES)
+    max2avg_pool: bool = _key("bool")
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulationConfig:
+    """``[simulation]``: the time-stepped run of the SNN."""
+
+    simulator: str = _key("choice", choices=SIMULATORS)
+    duration: float = _positive()
+    dt: float = _positive()
+    batch_size: int = _at_least_one()
+    num_to_test: int = _at_least_one()
+    top_k: int = _at_least_one()
+    seed: int = _key("int")
+
+    @property
+    def num_steps(self) -> int:
+        """Number of time steps, ``duration / dt`` (checked whole at load)."""
+        return int(round(self.duration / self.dt))
+
+
+@dataclasses.dataclass(frozen=True)
+class CellConfig:
+    """``[cell]``: the integrate-and-fire neuron."""
+
+    v_thresh: float = _positive()
+    reset: str = _key("choice", choices=RESET_MODES, aliases=RESET_ALIASES)
+    tau_refrac: float = _key("float", min=0)
+    leak: bool = _key("bool")
+    tau_mem: float = _positive()
+    max_spikes_per_dt: int = _at_least_one()
+    v_init: float = _key("float")
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    """``[output]``: logging and files."""
+
+    verbose: int = _key("int", min=0, max=2)
+    overwrite: bool = _key("bool")
+    plot: bool = _key("bool")
+
+
+# Section name -> dataclass, in file order.
+SECTIONS: dict[str, type] = {
+    "paths": PathsConfig,
+    "tools": ToolsConfig,
+    "input": InputConfig,
+    "normalization": NormalizationConfig,
+    "conversion": ConversionConfig,
+    "simulation": SimulationConfig,
+    "cell": CellConfig,
+    "output": OutputConfig,
+}
+
+
+def section_keys(section: str) -> tuple[str, ...]:
+    """The keys of a section, in file order."""
+    return tuple(f.name for f in dataclasses.fields(SECTIONS[section]))
+
+
+def key_spec(section: str, key: str) -> KeySpec:
+    for f in dataclasses.fields(SECTIONS[section]):
+        if f.name == key:
+            return f.metadata["spec"]
+    raise KeyError(f"{section}.{key}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The whole validated configuration.
+
+    ``config_path`` records where it was loaded from; it is not part of
+    equality, so a config written with :meth:`to_ini` and loaded again from
+    another place compares equal.
+    """
+
+    paths: PathsConfig
+    tools: ToolsConfig
+    input: InputConfig
+    normalization: NormalizationConfig
+    conversion: ConversionConfig
+    simulation: SimulationConfig
+    cell: CellConfig
+    output: OutputConfig
+    config_path: Optional[Path] = dataclasses.field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """``{section: {key: typed value}}`` for every key."""
+        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+
+    def to_ini(self) -> str:
+        """The fully resolved configuration as INI text (every key, absolute paths)."""
+        lines = ["# snnconv configuration, fully resolved"]
+        if self.config_path is not None:
+            lines.append(f"# loaded from: {self.config_path}")
+        for name in SECTIONS:
+            lines.append("")
+            lines.append(f"[{name}]")
+            section = getattr(self, name)
+            for f in dataclasses.fields(section):
+                text = f.metadata["spec"].format(getattr(section, f.name))
+                lines.append(f"{f.name} = {text}".rstrip())
+        return "\n".join(lines) + "\n"
