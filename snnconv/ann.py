@@ -1,0 +1,157 @@
+"""Rebuilding a plain Keras ANN from the IR, and counting its multiply-accumulates.
+
+:func:`build_ann` turns a :class:`~snnconv.ir.Graph` back into a functional
+``keras.Model`` made of standard layers holding the IR weights. It is used to
+compute the activations the normalisation needs and to check the parser
+against the original model.
+
+Each node becomes one Keras layer with the node's weights; a weight node
+applies its activation inside the layer, any other node with a non-linear
+activation gets a separate ``Activation`` layer after it, so every node's
+*post-activation* output is one Keras tensor. Layer names are the node names
+(characters Keras refuses, such as ``/``, become ``_``).
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from snnconv.ir import Graph, Node
+
+
+def _layer_name(name: str, used: set[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9_.\-]", "_", name) or "node"
+    candidate, i = base, 1
+    while candidate in used:
+        candidate = f"{base}_{i}"
+        i += 1
+    used.add(candidate)
+    return candidate
+
+
+def _apply(node: Node, inputs: list, used: set[str]):
+    import keras
+
+    L = keras.layers
+    p = node.params
+    name = _layer_name(node.name, used)
+    op = node.op
+    if op == "dense":
+        kernel, bias = node.weights["kernel"], node.weights["bias"]
+        layer = L.Dense(kernel.shape[1], activation=node.activation, name=name)
+        out = layer(inputs[0])
+        layer.set_weights([kernel, bias])
+        return out
+    if op == "conv2d":
+        kernel, bias = node.weights["kernel"], node.weights["bias"]
+        layer = L.Conv2D(kernel.shape[3], kernel.shape[:2], strides=tuple(p["strides"]),
+                         padding=p["padding"], dilation_rate=tuple(p["dilation_rate"]),
+                         activation=node.activation, name=name)
+        out = layer(inputs[0])
+        layer.set_weights([kernel, bias])
+        return out
+    if op == "depthwise_conv2d":
+        kernel, bias = node.weights["kernel"], node.weights["bias"]
+        layer = L.DepthwiseConv2D(kernel.shape[:2], strides=tuple(p["strides"]),
+                                  padding=p["padding"],
+                                  depth_multiplier=int(p["depth_multiplier"]),
+                                  dilation_rate=tuple(p["dilation_rate"]),
+                                  activation=node.activation, name=name)
+        out = layer(inputs[0])
+        layer.set_weights([kernel, bias])
+        return out
+    if op == "avg_pool2d":
+        out = L.AveragePooling2D(tuple(p["pool_size"]), strides=tuple(p["strides"]),
+                                 padding=p["padding"], name=name)(inputs[0])
+    elif op == "max_pool2d":
+        out = L.MaxPooling2D(tuple(p["pool_size"]), strides=tuple(p["strides"]),
+                             padding=p["padding"], name=name)(inputs[0])
+    elif op == "global_avg_pool2d":
+        out = L.GlobalAveragePooling2D(name=name)(inputs[0])
+    elif op == "flatten":
+        out = L.Flatten(name=name)(inputs[0])
+    elif op == "reshape":
+        out = L.Reshape(tuple(p["target_shape"]), name=name)(inputs[0])
+    elif op == "concatenate":
+        out = L.Concatenate(axis=int(p["axis"]), name=name)(inputs)
+    elif op == "add":
+        out = L.Add(name=name)(inputs)
+    elif op == "zero_padding2d":
+        (t, b), (l, r) = p["padding"]
+        out = L.ZeroPadding2D(((t, b), (l, r)), name=name)(inputs[0])
+    elif op == "identity":
+        return L.Activation(node.activation, name=name)(inputs[0])
+    else:
+        raise ValueError(f"node {node.name!r}: build_ann cannot rebuild op {op!r}")
+    if node.activation != "linear":
+        out = L.Activation(node.activation, name=_layer_name(f"{node.name}_act", used))(out)
+    return out
+
+
+def build_ann(graph: Graph, outputs=None):
+    """Rebuild ``graph`` as a Keras functional model.
+
+    ``outputs``: ``None`` -> the model returns the output node's tensor;
+    ``"all"`` -> a list with every non-input node's post-activation output, in
+    graph order (``[n for n in graph.nodes if n.op != "input"]``); a list of
+    node names -> those nodes' outputs, in that order.
+    """
+    import keras
+
+    used: set[str] = set()
+    tensors = {}
+    model_input = None
+    for node in graph.nodes:
+        if node.op == "input":
+            model_input = keras.Input(shape=node.output_shape,
+                                      name=_layer_name(node.name, used))
+            tensors[node.name] = model_input
+        else:
+            tensors[node.name] = _apply(node, [tensors[s] for s in node.inputs], used)
+    if outputs is None:
+        selected = tensors[graph.output_node.name]
+    elif isinstance(outputs, str) and outputs == "all":
+        selected = [tensors[n.name] for n in graph.nodes if n.op != "input"]
+    else:
+        if isinstance(outputs, str):
+            raise ValueError(f"outputs must be None, 'all' or a list of node names, got {outputs!r}")
+        missing = [o for o in outputs if o not in tensors]
+        if missing:
+            raise ValueError(f"outputs: unknown node name(s) {missing}; graph nodes: "
+                             f"{', '.join(tensors)}")
+        selected = [tensors[o] for o in outputs]
+    model_name = re.sub(r"[^A-Za-z0-9_.\-]", "_", graph.name) or "ann"
+    return keras.Model(model_input, selected, name=model_name)
+
+
+def count_macs(graph: Graph) -> dict[str, int]:
+    """Multiply-accumulate operations per weight node, for one sample.
+
+    Exact formulas (zero padding counts as real input positions; bias adds are
+    not counted):
+
+    * ``dense``: ``P · in_features · out`` where ``P`` is the number of
+      positions the dense layer is applied at (the product of the output
+      shape without its last axis; 1 for a plain vector input);
+    * ``conv2d``: ``H_out · W_out · C_out · kh · kw · C_in``;
+    * ``depthwise_conv2d``: ``H_out · W_out · C · multiplier · kh · kw``.
+
+    Returns ``{node_name: macs}`` for the weight nodes, in graph order.
+    """
+    macs: dict[str, int] = {}
+    for node in graph.nodes:
+        kernel = node.weights.get("kernel")
+        if node.op == "dense":
+            positions = int(np.prod(node.output_shape[:-1], dtype=np.int64))
+            in_features, units = kernel.shape
+            macs[node.name] = positions * int(in_features) * int(units)
+        elif node.op == "conv2d":
+            h, w, c_out = node.output_shape
+            kh, kw, c_in, _ = kernel.shape
+            macs[node.name] = int(h) * int(w) * int(c_out) * int(kh) * int(kw) * int(c_in)
+        elif node.op == "depthwise_conv2d":
+            h, w, _ = node.output_shape
+            kh, kw, c, mult = kernel.shape
+            macs[node.name] = int(h) * int(w) * int(c) * int(mult) * int(kh) * int(kw)
+    return macs

@@ -1,0 +1,386 @@
+"""Turning a Keras 3 model into the IR :class:`~snnconv.ir.Graph`.
+
+The walk follows Keras's own graph of layer calls (``_nodes_by_depth`` of the
+functional model; a Sequential model's internal functional model), deepest
+first, so every layer is visited after the layers it reads. A nested
+Sequential/functional sub-model is flattened: its inner input is bound to the
+tensor the parent feeds it and its layers become nodes of the parent graph
+(an inner layer whose name is already taken is renamed
+``<submodel>_<layer>``). Each layer becomes either an IR node or a
+:class:`~snnconv.parse.folding.RawLayer` that :func:`~snnconv.parse.folding.fold`
+then removes (Dropout), folds (BatchNormalization) or merges (Activation).
+
+Layers are matched by their exact class, so a user subclass of, say,
+``Dense`` with its own ``call`` is refused rather than mis-converted.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from snnconv.errors import UnsupportedLayerError
+from snnconv.ir import Graph, Node
+from snnconv.parse.common import SUPPORTED_ACTIVATIONS, unsupported
+from snnconv.parse.folding import RawLayer, fold
+from snnconv.parse.loading import load_model
+
+
+def parse(model_or_path) -> Graph:
+    """Parse a ``keras.Model`` (or a ``.keras``/``.h5`` file path) into an IR graph."""
+    import keras
+
+    if isinstance(model_or_path, (str, os.PathLike)):
+        model = load_model(model_or_path)
+    elif isinstance(model_or_path, keras.Model):
+        model = model_or_path
+    else:
+        raise TypeError(
+            f"parse() expects a keras.Model or a path, got {type(model_or_path).__name__}")
+    walker = _Walker()
+    fn = walker.functional_of(model)
+    if len(fn.inputs) != 1 or len(fn.outputs) != 1:
+        raise UnsupportedLayerError(
+            f"model {model.name!r} has {len(fn.inputs)} inputs and {len(fn.outputs)} outputs; "
+            f"snnconv supports models with exactly one input and one output")
+    outputs = walker.walk(model, bound=None, scope=model.name)
+    nodes, _ = fold(walker.items, outputs[0], walker.classes)
+    return Graph(nodes, name=model.name,
+                 metadata={"source": "keras", "keras_version": keras.__version__})
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _np(value) -> np.ndarray:
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float32)
+
+
+def _key(tensor) -> tuple[int, int, int]:
+    hist = tensor._keras_history
+    return (id(hist.operation), hist.node_index, hist.tensor_index)
+
+
+def _shape(layer, tensor) -> tuple[int, ...]:
+    shape = tuple(tensor.shape[1:])
+    if any(d is None for d in shape):
+        raise unsupported(layer.name, type(layer).__name__,
+                          f"its output shape {(None,) + shape} has an undefined dimension; "
+                          f"give the model a fully defined input shape")
+    return tuple(int(d) for d in shape)
+
+
+def _activation_name(layer, fn) -> str:
+    import keras
+
+    known = {keras.activations.relu: "relu", keras.activations.linear: "linear",
+             keras.activations.softmax: "softmax"}
+    if fn is None:
+        return "linear"
+    for candidate, name in known.items():
+        if fn is candidate:
+            return name
+    name = getattr(fn, "__name__", None) or repr(fn)
+    raise unsupported(layer.name, type(layer).__name__,
+                      f"activation {name!r} is not supported (supported activations: "
+                      f"{', '.join(SUPPORTED_ACTIVATIONS)})")
+
+
+def _tuple(value) -> tuple[int, ...]:
+    return tuple(int(v) for v in value)
+
+
+class _Walker:
+    def __init__(self):
+        self.items: list = []  # Node / RawLayer in topological order
+        self.names: set[str] = set()
+        self.classes: dict[str, str] = {}  # node/layer name -> Keras class name
+        self.seen_ops: dict[int, str] = {}
+        self.input_done = False
+        self._converters = None
+
+    # ---------------------------------------------------------------- structure
+    def functional_of(self, model):
+        import keras
+
+        if isinstance(model, keras.Sequential):
+            fn = getattr(model, "_functional", None)
+            if fn is None:
+                raise UnsupportedLayerError(
+                    f"Sequential model {model.name!r} has no known input shape; start it with "
+                    f"keras.Input(shape=...) (or call model.build(input_shape)) before converting")
+            return fn
+        if not hasattr(model, "_nodes_by_depth") or not hasattr(model, "inputs"):
+            raise UnsupportedLayerError(
+                f"model {model.name!r} ({type(model).__name__}) is a subclassed model without a "
+                f"layer graph; only Sequential and functional models can be converted")
+        return model
+
+    def unique(self, name: str, scope: str) -> str:
+        candidate = name
+        if candidate in self.names:
+            candidate = f"{scope}_{name}"
+        i = 1
+        base = candidate
+        while candidate in self.names:
+            candidate = f"{base}_{i}"
+            i += 1
+        self.names.add(candidate)
+        return candidate
+
+    def add(self, item, class_name: str):
+        self.items.append(item)
+        self.classes[item.name] = class_name
+        return item.name
+
+    def walk(self, model, bound: list[str] | None, scope: str) -> list[str]:
+        """Visit ``model``'s layers; return the names standing for its outputs."""
+        import keras
+
+        fn = self.functional_of(model)
+        env: dict[tuple, str] = {}
+        if bound is not None:
+            if len(bound) != len(fn.inputs):
+                raise UnsupportedLayerError(
+                    f"nested model {model.name!r} takes {len(fn.inputs)} inputs but is called "
+                    f"with {len(bound)}")
+            for tensor, name in zip(fn.inputs, bound):
+                env[_key(tensor)] = name
+        for depth in sorted(fn._nodes_by_depth, reverse=True):
+            for knode in fn._nodes_by_depth[depth]:
+                op = knode.operation
+                out_keys = [_key(t) for t in knode.output_tensors]
+                if isinstance(op, keras.layers.InputLayer):
+                    if all(k in env for k in out_keys):
+                        continue  # the bound input of a nested model
+                    if self.input_done:  # pragma: no cover - excluded by the 1-input check
+                        raise UnsupportedLayerError("the model has more than one input")
+                    self.input_done = True
+                    shape = _shape(op, knode.output_tensors[0])
+                    name = self.unique(op.name, scope)
+                    env[out_keys[0]] = self.add(
+                        Node(name=name, op="input", inputs=[], output_shape=shape,
+                             source_layers=[op.name]), "InputLayer")
+                    continue
+                if id(op) in self.seen_ops:
+                    raise unsupported(op.name, type(op).__name__,
+                                      "the layer is called more than once (shared layers are "
+                                      "not supported)")
+                self.seen_ops[id(op)] = op.name
+                in_names = [env[_key(t)] for t in knode.input_tensors]
+                if isinstance(op, keras.Model):
+                    sub_fn = self.functional_of(op)
+                    if len(sub_fn.outputs) != 1:
+                        raise unsupported(op.name, type(op).__name__,
+                                          "nested models must have exactly one output")
+                    outs = self.walk(op, in_names, scope=op.name)
+                    for k, name in zip(out_keys, outs):
+                        env[k] = name
+                    continue
+                if len(knode.output_tensors) != 1:
+                    raise unsupported(op.name, type(op).__name__,
+                                      "layers with several outputs are not supported")
+                env[out_keys[0]] = self.convert(op, in_names, knode.output_tensors[0], scope)
+        return [env[_key(t)] for t in fn.outputs]
+
+    # ---------------------------------------------------------------- layers
+    def converters(self):
+        if self._converters is None:
+            import keras
+
+            L = keras.layers
+            table = {
+                L.Dense: self._dense, L.Conv2D: self._conv2d,
+                L.DepthwiseConv2D: self._depthwise, L.SeparableConv2D: self._separable,
+                L.AveragePooling2D: self._pool, L.MaxPooling2D: self._pool,
+                L.GlobalAveragePooling2D: self._gap, L.Flatten: self._flatten,
+                L.Reshape: self._reshape, L.Concatenate: self._concat, L.Add: self._add,
+                L.ZeroPadding2D: self._zeropad, L.BatchNormalization: self._bn,
+                L.Activation: self._activation, L.ReLU: self._relu, L.Softmax: self._softmax,
+            }
+            for cls_name in ("Dropout", "SpatialDropout1D", "SpatialDropout2D",
+                             "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
+                             "AlphaDropout", "Identity"):
+                cls = getattr(L, cls_name, None)
+                if cls is not None:
+                    table[cls] = self._passthrough
+            self._converters = table
+        return self._converters
+
+    def convert(self, layer, inputs: list[str], out_tensor, scope: str) -> str:
+        cls = type(layer).__name__
+        fn = self.converters().get(type(layer))
+        if fn is None:
+            raise unsupported(layer.name, cls, f"layer type {cls} is not supported")
+        if getattr(layer, "data_format", "channels_last") == "channels_first":
+            raise unsupported(layer.name, cls, "data_format='channels_first' is not supported; "
+                              "use channels_last")
+        if getattr(layer, "quantization_mode", None) is not None:
+            raise unsupported(layer.name, cls,
+                              f"quantized layers (quantization_mode={layer.quantization_mode!r}) "
+                              f"are not supported")
+        shape = _shape(layer, out_tensor)
+        name = self.unique(layer.name, scope)
+        return fn(layer, name, inputs, shape)
+
+    def _node(self, layer, name, op, inputs, shape, params=None, weights=None,
+              activation="linear"):
+        return self.add(Node(name=name, op=op, inputs=list(inputs), output_shape=shape,
+                             params=params or {}, weights=weights or {},
+                             activation=activation, source_layers=[layer.name]),
+                        type(layer).__name__)
+
+    @staticmethod
+    def _bias(layer, n: int) -> np.ndarray:
+        bias = getattr(layer, "bias", None)
+        return np.zeros((n,), np.float32) if bias is None else _np(bias)
+
+    def _dense(self, layer, name, inputs, shape):
+        kernel = _np(layer.kernel)
+        return self._node(layer, name, "dense", inputs, shape,
+                          weights={"kernel": kernel, "bias": self._bias(layer, kernel.shape[1])},
+                          activation=_activation_name(layer, layer.activation))
+
+    def _conv_params(self, layer) -> dict:
+        padding = str(layer.padding).lower()
+        if padding not in ("valid", "same"):
+            raise unsupported(layer.name, type(layer).__name__,
+                              f"padding={padding!r} is not supported (use 'valid' or 'same')")
+        return {"strides": _tuple(layer.strides), "padding": padding,
+                "dilation_rate": _tuple(layer.dilation_rate)}
+
+    def _conv2d(self, layer, name, inputs, shape):
+        if int(getattr(layer, "groups", 1)) != 1:
+            raise unsupported(layer.name, "Conv2D",
+                              f"groups={layer.groups} is not supported (only groups=1)")
+        kernel = _np(layer.kernel)
+        return self._node(layer, name, "conv2d", inputs, shape, params=self._conv_params(layer),
+                          weights={"kernel": kernel, "bias": self._bias(layer, kernel.shape[3])},
+                          activation=_activation_name(layer, layer.activation))
+
+    def _depthwise(self, layer, name, inputs, shape):
+        kernel = _np(layer.kernel)
+        params = self._conv_params(layer)
+        params["depth_multiplier"] = int(layer.depth_multiplier)
+        n_out = kernel.shape[2] * kernel.shape[3]
+        return self._node(layer, name, "depthwise_conv2d", inputs, shape, params=params,
+                          weights={"kernel": kernel, "bias": self._bias(layer, n_out)},
+                          activation=_activation_name(layer, layer.activation))
+
+    def _separable(self, layer, name, inputs, shape):
+        # depthwise (linear, no bias) followed by a 1x1 convolution carrying bias and activation
+        dw = _np(layer.depthwise_kernel)
+        pw = _np(layer.pointwise_kernel)
+        activation = _activation_name(layer, layer.activation)
+        params = self._conv_params(layer)
+        params["depth_multiplier"] = int(layer.depth_multiplier)
+        dw_name = self.unique(f"{name}_depthwise", name)
+        dw_shape = shape[:2] + (dw.shape[2] * dw.shape[3],)
+        self.add(Node(name=dw_name, op="depthwise_conv2d", inputs=list(inputs),
+                      output_shape=dw_shape, params=params,
+                      weights={"kernel": dw, "bias": np.zeros((dw_shape[-1],), np.float32)},
+                      source_layers=[layer.name]), "SeparableConv2D")
+        return self._node(layer, name, "conv2d", [dw_name], shape,
+                          params={"strides": (1, 1), "padding": "valid", "dilation_rate": (1, 1)},
+                          weights={"kernel": pw, "bias": self._bias(layer, pw.shape[3])},
+                          activation=activation)
+
+    def _pool(self, layer, name, inputs, shape):
+        import keras
+
+        op = "max_pool2d" if isinstance(layer, keras.layers.MaxPooling2D) else "avg_pool2d"
+        pool_size = _tuple(layer.pool_size)
+        strides = pool_size if layer.strides is None else _tuple(layer.strides)
+        padding = str(layer.padding).lower()
+        return self._node(layer, name, op, inputs, shape,
+                          params={"pool_size": pool_size, "strides": strides, "padding": padding})
+
+    def _gap(self, layer, name, inputs, shape):
+        if not getattr(layer, "keepdims", False):
+            return self._node(layer, name, "global_avg_pool2d", inputs, shape)
+        # keepdims=True: pool to (C,), then reshape to (1, 1, C) under the layer's name
+        pool_name = self.unique(f"{name}_pool", name)
+        self.add(Node(name=pool_name, op="global_avg_pool2d", inputs=list(inputs),
+                      output_shape=(shape[-1],), source_layers=[layer.name]),
+                 "GlobalAveragePooling2D")
+        return self._node(layer, name, "reshape", [pool_name], shape,
+                          params={"target_shape": shape})
+
+    def _flatten(self, layer, name, inputs, shape):
+        return self._node(layer, name, "flatten", inputs, shape)
+
+    def _reshape(self, layer, name, inputs, shape):
+        # -1 in the Keras target shape is resolved from the known output shape
+        return self._node(layer, name, "reshape", inputs, shape, params={"target_shape": shape})
+
+    def _concat(self, layer, name, inputs, shape):
+        rank = len(shape) + 1  # with the batch axis
+        axis = int(layer.axis)
+        if axis >= 0:
+            axis -= rank
+        if axis == -rank:
+            raise unsupported(layer.name, "Concatenate",
+                              "concatenation along the batch axis is not supported")
+        return self._node(layer, name, "concatenate", inputs, shape, params={"axis": axis})
+
+    def _add(self, layer, name, inputs, shape):
+        return self._node(layer, name, "add", inputs, shape)
+
+    def _zeropad(self, layer, name, inputs, shape):
+        (top, bottom), (left, right) = layer.padding
+        return self._node(layer, name, "zero_padding2d", inputs, shape,
+                          params={"padding": ((int(top), int(bottom)), (int(left), int(right)))})
+
+    def _bn(self, layer, name, inputs, shape):
+        rank = len(shape) + 1
+        axis = layer.axis if not isinstance(layer.axis, (list, tuple)) else (
+            layer.axis[0] if len(layer.axis) == 1 else None)
+        if axis is None or int(axis) % rank != rank - 1:
+            raise unsupported(layer.name, "BatchNormalization",
+                              f"axis={layer.axis!r} is not supported; only the last (channel) "
+                              f"axis can be folded")
+        bn = {
+            "gamma": _np(layer.gamma) if getattr(layer, "gamma", None) is not None else None,
+            "beta": _np(layer.beta) if getattr(layer, "beta", None) is not None else None,
+            "mean": _np(layer.moving_mean), "variance": _np(layer.moving_variance),
+            "epsilon": float(layer.epsilon),
+        }
+        return self.add(RawLayer(name=name, kind="batchnorm", inputs=list(inputs),
+                                 class_name="BatchNormalization", output_shape=shape, bn=bn),
+                        "BatchNormalization")
+
+    def _raw_activation(self, layer, name, inputs, shape, activation):
+        return self.add(RawLayer(name=name, kind="activation", inputs=list(inputs),
+                                 class_name=type(layer).__name__, output_shape=shape,
+                                 activation=activation), type(layer).__name__)
+
+    def _activation(self, layer, name, inputs, shape):
+        return self._raw_activation(layer, name, inputs, shape,
+                                    _activation_name(layer, layer.activation))
+
+    def _relu(self, layer, name, inputs, shape):
+        for attr, default in (("max_value", None), ("negative_slope", 0.0), ("threshold", 0.0)):
+            value = getattr(layer, attr, default)
+            if value is None and default is None:
+                continue
+            if value is None or default is None or float(value) != default:
+                raise unsupported(layer.name, "ReLU",
+                                  f"{attr}={value!r} is not supported; only a plain ReLU() "
+                                  f"(max_value=None, negative_slope=0, threshold=0)")
+        return self._raw_activation(layer, name, inputs, shape, "relu")
+
+    def _softmax(self, layer, name, inputs, shape):
+        axis = layer.axis
+        if isinstance(axis, (list, tuple)):
+            axis = axis[0] if len(axis) == 1 else None
+        rank = len(shape) + 1
+        if axis is None or int(axis) % rank != rank - 1:
+            raise unsupported(layer.name, "Softmax",
+                              f"axis={layer.axis!r} is not supported; only the last axis")
+        return self._raw_activation(layer, name, inputs, shape, "softmax")
+
+    def _passthrough(self, layer, name, inputs, shape):
+        return self.add(RawLayer(name=name, kind="passthrough", inputs=list(inputs),
+                                 class_name=type(layer).__name__, output_shape=shape),
+                        type(layer).__name__)
