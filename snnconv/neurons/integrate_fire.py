@@ -27,6 +27,8 @@ from typing import NamedTuple
 
 from keras import ops
 
+from .time_loop import scan_time
+
 RESETS = ("subtraction", "zero")
 
 
@@ -109,17 +111,15 @@ class IFNeuron:
 
         Returns the spike counts per step, same shape (and the membrane
         potential after each step when asked). The loop over time is a
-        ``keras.ops.scan``, so it compiles into the caller's graph.
+        ``tf.while_loop`` (:func:`scan_time`), so it compiles into the caller's graph.
         """
         p = self.params
-        seq = ops.moveaxis(currents, 1, 0)           # time-major for scan
+        seq = ops.moveaxis(currents, 1, 0)           # time-major for the loop
 
         def step(state, current):
             n, new = if_step(current, IFState(*state), p)
-            out = (n, new.v) if return_potentials else n
-            return tuple(new), out
+            return new, ((n, new.v) if return_potentials else (n,))
 
-        _, out = ops.scan(step, tuple(self.initial_state(seq[0])), seq)
-        if return_potentials:
-            return ops.moveaxis(out[0], 0, 1), ops.moveaxis(out[1], 0, 1)
-        return ops.moveaxis(out, 0, 1)
+        out = scan_time(step, self.initial_state(seq[0]), seq)
+        out = tuple(ops.moveaxis(o, 0, 1) for o in out)
+        return out if return_potentials else out[0]

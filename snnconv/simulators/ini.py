@@ -1,10 +1,10 @@
 """The built-in INI simulator: Spike* Keras layers run by Keras/TensorFlow."""
 from __future__ import annotations
 
-from ..convert import build_spiking_model
+from ..conversion import build_spiking_model
 from ..errors import SnnconvError
 from ..ir import Graph
-from ..simulate import simulate_batch
+from ..simulation import simulate_batch
 
 
 class IniSimulator:
