@@ -1,0 +1,145 @@
+"""Batch evaluation of a converted SNN: accuracy after every time step, spikes, SynOps."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from .errors import DataError
+
+
+@dataclasses.dataclass
+class EvaluationResult:
+    """What :func:`evaluate` measured. Per-step arrays have one entry per time step."""
+
+    num_samples: int
+    num_steps: int
+    dt: float
+    top_k: int
+    accuracy_per_step: np.ndarray          # top-1 accuracy after each step
+    top_k_accuracy_per_step: np.ndarray
+    spikes_per_step: dict[str, np.ndarray]  # layer -> mean spikes per sample in each step
+    neurons: dict[str, int]                 # layer -> number of neurons
+    synops_per_step: np.ndarray             # mean synaptic operations per sample in each step
+    ann_macs: int                           # MACs of one ANN forward pass (0 if unknown)
+    predictions: np.ndarray                 # class predicted after the last step, per sample
+
+    @property
+    def time(self) -> np.ndarray:
+        """Simulation time at the end of each step."""
+        return (np.arange(self.num_steps) + 1) * self.dt
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.accuracy_per_step[-1])
+
+    @property
+    def top_k_accuracy(self) -> float:
+        return float(self.top_k_accuracy_per_step[-1])
+
+    def accuracy_at(self, step: int) -> float:
+        """Top-1 accuracy after ``step`` steps (1-based)."""
+        return float(self.accuracy_per_step[step - 1])
+
+    @property
+    def spikes_per_neuron(self) -> dict[str, float]:
+        """Mean number of spikes one neuron of each layer fires in one sample's simulation."""
+        return {k: float(v.sum() / self.neurons[k]) for k, v in self.spikes_per_step.items()}
+
+    @property
+    def total_spikes(self) -> float:
+        """Mean number of spikes per sample, all layers."""
+        return float(sum(v.sum() for v in self.spikes_per_step.values()))
+
+    @property
+    def synops(self) -> float:
+        """Mean synaptic operations per sample over the whole simulation."""
+        return float(self.synops_per_step.sum())
+
+    @property
+    def synops_per_ann_mac(self) -> float:
+        """SynOps of the whole simulation divided by the MACs of one ANN pass."""
+        return self.synops / self.ann_macs if self.ann_macs else math.nan
+
+    def steps_to_reach(self, accuracy: float) -> int | None:
+        """First step (1-based) from which accuracy stays >= ``accuracy``, or None."""
+        below = np.nonzero(self.accuracy_per_step < accuracy)[0]
+        if len(below) == 0:
+            return 1
+        return int(below[-1]) + 2 if below[-1] + 1 < self.num_steps else None
+
+
+def evaluate(snn, x, y, duration: float | None = None, num_steps: int | None = None,
+             batch_size: int = 100, top_k: int = 5, progress: bool = True,
+             simulator: str = "INI") -> EvaluationResult:
+    """Simulate ``snn`` on ``x`` batch by batch and score it against the labels ``y``.
+
+    Give the simulated time as ``duration`` (in the unit of the network's
+    ``dt``) or as ``num_steps``. ``y`` holds integer labels or one-hot rows.
+    """
+    from .simulation import input_layer, neuron_count, spiking_layers
+    from .simulation import num_steps as steps_for
+    from .simulators import get_simulator
+
+    sim = get_simulator(simulator)
+    inp = input_layer(snn)
+    if (duration is None) == (num_steps is None):
+        raise ValueError("give exactly one of duration and num_steps")
+    steps = steps_for(snn, duration) if num_steps is None else int(num_steps)
+    x = np.asarray(x, dtype=np.float32)
+    labels = as_labels(y)
+    if len(x) != len(labels):
+        raise DataError(f"{len(x)} inputs but {len(labels)} labels")
+    if len(x) == 0:
+        raise DataError("no samples to evaluate")
+    if inp.poisson and (x.min() < 0 or x.max() > inp.spike_amplitude):
+        raise DataError(
+            f"Poisson input needs values in [0, {inp.spike_amplitude:g}] "
+            f"(1000 / (input_rate * dt)); the data spans [{x.min():g}, {x.max():g}]")
+
+    layers = spiking_layers(snn)
+    correct = np.zeros(steps)
+    correct_k = np.zeros(steps)
+    spikes = {lay.name: np.zeros(steps) for lay in layers}
+    synops = np.zeros(steps)
+    predictions = []
+    bar = _progress(len(x), progress)
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start:start + batch_size], labels[start:start + batch_size]
+        out = sim.simulate_batch(snn, xb, steps)
+        score = out.readout                                   # (B, T, classes)
+        truth = np.take_along_axis(score, yb[:, None, None], axis=2)[..., 0]
+        pred = score.argmax(axis=2)
+        correct += (pred == yb[:, None]).sum(axis=0)
+        correct_k += ((score > truth[..., None]).sum(axis=2) < top_k).sum(axis=0)
+        for name, s in out.spikes.items():
+            spikes[name] += s.sum(axis=0)
+        synops += out.synops.sum(axis=0)
+        predictions.append(pred[:, -1])
+        done = start + len(xb)
+        bar.update(len(xb))
+        bar.set_postfix(acc=f"{correct[-1] / done:.4f}")
+    bar.close()
+    n = len(x)
+    return EvaluationResult(
+        num_samples=n, num_steps=steps, dt=inp.dt, top_k=top_k,
+        accuracy_per_step=correct / n, top_k_accuracy_per_step=correct_k / n,
+        spikes_per_step={k: v / n for k, v in spikes.items()},
+        neurons={lay.name: neuron_count(lay) for lay in layers},
+        synops_per_step=synops / n, ann_macs=inp.ann_macs,
+        predictions=np.concatenate(predictions))
+
+
+def as_labels(y) -> np.ndarray:
+    """Integer class labels from integer labels or one-hot rows."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        return y.argmax(axis=1).astype(np.int64)
+    return y.reshape(-1).astype(np.int64)
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc="simulating", unit="sample", disable=not enabled,
+                dynamic_ncols=True, leave=False)

@@ -1,0 +1,146 @@
+"""The run directory: what a run leaves behind, written so that it is never half there.
+
+Layout of ``<run dir>/``:
+
+* ``config.ini`` — the fully resolved configuration;
+* ``summary.json`` — headline figures (see :func:`summary`);
+* ``results.h5`` — ``accuracy_per_step``, ``top_k_accuracy_per_step``,
+  ``time`` (each ``(T,)``), ``synops_per_step`` ``(T,)``,
+  ``spikes_per_step/<layer>`` ``(T,)`` (mean spikes per sample in each step),
+  ``normalization/<node>`` (the scale λ of each node); file attributes hold
+  ``ann_accuracy``, ``num_samples``, ``num_steps``, ``dt``, ``top_k``,
+  ``ann_macs``, ``neurons_<layer>``;
+* ``accuracy.png`` — SNN accuracy against simulated time, ANN as reference;
+* the converted SNN (``filename_snn``, ``.keras``).
+
+Everything is first written into a hidden sibling folder, which replaces
+the run directory only once complete: an interrupted run leaves the old
+directory (or none) and a ``.partial`` folder, never a truncated result.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SnnconvError
+from .evaluation import EvaluationResult
+
+
+@contextlib.contextmanager
+def staged_run_dir(run_dir: Path, overwrite: bool = True):
+    """Yield a scratch folder; on success it becomes ``run_dir``, on failure it goes."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not overwrite:
+        raise SnnconvError(f"run directory {run_dir} exists and output.overwrite is false")
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = run_dir.parent / f".{run_dir.name}.partial-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    if run_dir.exists():
+        old = run_dir.parent / f".{run_dir.name}.old-{os.getpid()}"
+        run_dir.rename(old)
+        stage.rename(run_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        stage.rename(run_dir)
+
+
+def summary(result: EvaluationResult | None, ann_accuracy: float | None,
+            scales: dict | None = None, extra: dict | None = None) -> dict:
+    """Headline figures of a run as plain JSON types."""
+    out: dict = {"ann_accuracy": ann_accuracy}
+    if result is not None:
+        t = result.num_steps
+        checkpoints = sorted({max(1, round(t * f)) for f in (0.1, 0.25, 0.5, 0.75, 1.0)})
+        within = (None if ann_accuracy is None
+                  else result.steps_to_reach(ann_accuracy - 0.01))
+        out.update({
+            "num_samples": result.num_samples,
+            "num_steps": t,
+            "dt": result.dt,
+            "duration": t * result.dt,
+            "snn_accuracy": result.accuracy,
+            f"snn_top_{result.top_k}_accuracy": result.top_k_accuracy,
+            "snn_accuracy_at_step": {str(s): result.accuracy_at(s) for s in checkpoints},
+            "steps_to_within_1pt_of_ann": within,
+            "spikes_per_sample": result.total_spikes,
+            "spikes_per_neuron": result.spikes_per_neuron,
+            "synops_per_sample": result.synops,
+            "ann_macs_per_sample": result.ann_macs,
+            "synops_per_ann_mac": _finite(result.synops_per_ann_mac),
+        })
+    if scales:
+        out["normalization_scales"] = {k: np.asarray(v).tolist() for k, v in scales.items()}
+    if extra:
+        out.update(extra)
+    return out
+
+
+def write_results(folder: Path, result: EvaluationResult | None, ann_accuracy: float | None,
+                  config_text: str, scales: dict | None = None, plot: bool = True,
+                  extra: dict | None = None) -> dict:
+    """Write config, HDF5 results, plot and summary (last) into ``folder``."""
+    folder = Path(folder)
+    (folder / "config.ini").write_text(config_text)
+    if result is not None:
+        _write_h5(folder / "results.h5", result, ann_accuracy, scales or {})
+        if plot:
+            plot_accuracy(result, ann_accuracy, folder / "accuracy.png")
+    data = summary(result, ann_accuracy, scales, extra)
+    (folder / "summary.json").write_text(json.dumps(data, indent=2) + "\n")
+    return data
+
+
+def _write_h5(path: Path, r: EvaluationResult, ann_accuracy, scales) -> None:
+    import h5py
+    with h5py.File(path, "w") as f:
+        f["accuracy_per_step"] = r.accuracy_per_step
+        f["top_k_accuracy_per_step"] = r.top_k_accuracy_per_step
+        f["time"] = r.time
+        f["synops_per_step"] = r.synops_per_step
+        g = f.create_group("spikes_per_step")
+        for name, v in r.spikes_per_step.items():
+            g[name] = v
+        g = f.create_group("normalization")
+        for name, v in scales.items():
+            g[name] = np.asarray(v, dtype=np.float64)
+        f.attrs.update(num_samples=r.num_samples, num_steps=r.num_steps, dt=r.dt,
+                       top_k=r.top_k, ann_macs=r.ann_macs,
+                       ann_accuracy=np.nan if ann_accuracy is None else ann_accuracy)
+        for name, n in r.neurons.items():
+            f.attrs[f"neurons_{name}"] = n
+
+
+def plot_accuracy(r: EvaluationResult, ann_accuracy, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(r.time, 100 * r.accuracy_per_step, label="SNN top-1")
+    ax.plot(r.time, 100 * r.top_k_accuracy_per_step, label=f"SNN top-{r.top_k}", alpha=0.6)
+    if ann_accuracy is not None:
+        ax.axhline(100 * ann_accuracy, color="k", linestyle="--", label="ANN top-1")
+    ax.set_xlabel("simulated time")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"{r.num_samples} samples, dt = {r.dt:g}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _finite(v: float):
+    return None if v is None or not math.isfinite(v) else v
