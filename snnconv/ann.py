@@ -115,7 +115,8 @@ def build_ann(graph: Graph, outputs=None):
         selected = [tensors[n.name] for n in graph.nodes if n.op != "input"]
     else:
         if isinstance(outputs, str):
-            raise ValueError(f"outputs must be None, 'all' or a list of node names, got {outputs!r}")
+            raise ValueError(
+                f"outputs must be None, 'all' or a list of node names, got {outputs!r}")
         missing = [o for o in outputs if o not in tensors]
         if missing:
             raise ValueError(f"outputs: unknown node name(s) {missing}; graph nodes: "

@@ -60,7 +60,7 @@ def _assert_equivalent(model, seed=1):
     return graph
 
 
-# ----------------------------------------------------------------------------- one model per layer type
+# ------------------------------------------------------------------ one model per layer type
 
 LAYER_MODELS = {
     "dense_relu": lambda: _seq((6,), L.Dense(5, activation="relu", name="d"), L.Dense(3, name="o")),
@@ -106,8 +106,11 @@ LAYER_MODELS = {
                                  L.BatchNormalization(name="bn")),
     "dropouts": lambda: _seq((6, 6, 2), L.GaussianNoise(0.5, name="gn"), L.Conv2D(3, 3, name="c"),
                              L.SpatialDropout2D(0.5, name="sd"), L.Flatten(name="f"),
-                             L.Dropout(0.5, name="dr"), L.Dense(2, name="o")),
-    "activation_layers": lambda: _seq((6,), L.Dense(5, name="d"), L.Activation("linear", name="lin"),
+                             L.Dropout(0.5, name="dr"), L.GaussianDropout(0.3, name="gd"),
+                             L.AlphaDropout(0.3, name="ad"), L.Identity(name="idn"),
+                             L.Dense(2, name="o")),
+    "activation_layers": lambda: _seq((6,), L.Dense(5, name="d"),
+                                      L.Activation("linear", name="lin"),
                                       L.Activation("relu", name="a"), L.Dense(3, name="d2"),
                                       L.Softmax(name="sm")),
     "activation_on_input": lambda: _seq((6,), L.ReLU(name="r"), L.Dense(3, name="d")),
@@ -132,8 +135,7 @@ def test_every_supported_layer_is_covered():
                     stack.append(layer)
     covered |= {"InputLayer", "Sequential", "Functional"}
     # layer types that are plain aliases of covered behaviour
-    covered |= {"SpatialDropout1D", "SpatialDropout3D", "GaussianDropout", "AlphaDropout",
-                "Identity"}
+    covered |= {"SpatialDropout1D", "SpatialDropout3D"}
     assert set(SUPPORTED_LAYERS) <= covered, set(SUPPORTED_LAYERS) - covered
 
 
@@ -163,12 +165,14 @@ def test_folded_structure_and_params():
     graph = parse(LAYER_MODELS["separable"]())
     assert [n.name for n in graph.nodes] == ["inp", "sep_depthwise", "sep"]
     assert graph["sep_depthwise"].activation == "linear"
-    assert graph["sep"].activation == "relu" and graph["sep"].weights["kernel"].shape == (1, 1, 6, 4)
+    assert graph["sep"].activation == "relu"
+    assert graph["sep"].weights["kernel"].shape == (1, 1, 6, 4)
 
     graph = parse(LAYER_MODELS["dropouts"]())
     assert [n.op for n in graph.nodes] == ["input", "conv2d", "flatten", "dense"]
     assert graph["inp"].source_layers == ["inp", "gn"]
     assert graph["c"].source_layers == ["c", "sd"]
+    assert graph["f"].source_layers == ["f", "dr", "gd", "ad", "idn"]
 
     graph = parse(LAYER_MODELS["activation_layers"]())
     assert [n.name for n in graph.nodes] == ["inp", "d", "d2"]
@@ -269,13 +273,16 @@ def test_sequential_in_sequential():
 
 # ----------------------------------------------------------------------------- files
 
-def test_keras_and_h5_round_trip(tmp_path):
-    model = _branchy()
+@pytest.mark.parametrize("make", [_branchy, LAYER_MODELS["bn_conv"]],
+                         ids=["functional", "sequential"])
+def test_keras_and_h5_round_trip(tmp_path, make):
+    model = make()
     reference = parse(model)
     for suffix in (".keras", ".h5"):
         path = tmp_path / f"model{suffix}"
         model.save(path)
-        assert isinstance(load_model(path), keras.Model)
+        loaded = load_model(path)
+        assert isinstance(loaded, keras.Model) and type(loaded) is type(model)
         for graph in (parse(path), parse(str(path))):
             assert [(n.name, n.op, n.inputs, n.output_shape, n.activation, n.params)
                     for n in graph.nodes] == [
