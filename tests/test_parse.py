@@ -447,3 +447,13 @@ def test_count_macs():
     # dense applied at every position of a rank-3 tensor
     macs = count_macs(parse(LAYER_MODELS["dense_rank3"]()))
     assert macs == {"d": 4 * 4 * 3 * 5}
+
+
+def test_nested_name_collision_is_qualified():
+    def block(name):
+        return keras.Sequential([L.Dense(3, activation="relu", name="dense")], name=name)
+
+    inp = keras.Input((3,), name="x")
+    model = _randomize(keras.Model(inp, block("b2")(block("b1")(inp))))
+    graph = _assert_equivalent(model)
+    assert [n.name for n in graph.nodes] == ["x", "dense", "b2_dense"]
