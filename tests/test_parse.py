@@ -1,4 +1,4 @@
-"""Tests of snnconv.parse (Keras -> IR) and snnconv.ann (IR -> Keras, MAC counts)."""
+"""Tests of snnconv.parsing (Keras -> IR) and snnconv.ann (IR -> Keras, MAC counts)."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 
 from snnconv.ann import build_ann, count_macs  # noqa: E402
 from snnconv.errors import ModelLoadError, UnsupportedLayerError  # noqa: E402
-from snnconv.parse import SUPPORTED_LAYERS, load_model, parse  # noqa: E402
+from snnconv.parsing import SUPPORTED_LAYERS, load_model, parse  # noqa: E402
 
 L = keras.layers
 

@@ -7,7 +7,7 @@ Sequential/functional sub-model is flattened: its inner input is bound to the
 tensor the parent feeds it and its layers become nodes of the parent graph
 (an inner layer whose name is already taken is renamed
 ``<submodel>_<layer>``). Each layer becomes either an IR node or a
-:class:`~snnconv.parse.folding.RawLayer` that :func:`~snnconv.parse.folding.fold`
+:class:`~snnconv.parsing.folding.RawLayer` that :func:`~snnconv.parsing.folding.fold`
 then removes (Dropout), folds (BatchNormalization) or merges (Activation).
 
 Layers are matched by their exact class, so a user subclass of, say,
@@ -21,9 +21,9 @@ import numpy as np
 
 from snnconv.errors import UnsupportedLayerError
 from snnconv.ir import Graph, Node
-from snnconv.parse.common import SUPPORTED_ACTIVATIONS, unsupported
-from snnconv.parse.folding import RawLayer, fold
-from snnconv.parse.loading import load_model
+from snnconv.parsing.common import SUPPORTED_ACTIVATIONS, unsupported
+from snnconv.parsing.folding import RawLayer, fold
+from snnconv.parsing.loading import load_model
 
 
 def parse(model_or_path) -> Graph:

@@ -1,6 +1,6 @@
 """Removing the layers that do not become IR nodes of their own.
 
-The Keras walk (:mod:`snnconv.parse.keras_parser`) produces, in topological
+The Keras walk (:mod:`snnconv.parsing.keras_parser`) produces, in topological
 order, a mix of real IR :class:`~snnconv.ir.Node` objects and
 :class:`RawLayer` records for three kinds of layers:
 
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from snnconv.ir import WEIGHT_OPS, Node
-from snnconv.parse.common import unsupported
+from snnconv.parsing.common import unsupported
 
 
 @dataclasses.dataclass
