@@ -1,11 +1,11 @@
 """Running a Spike* Keras model over a batch, all time steps in one compiled call.
 
-:func:`simulate_batch` feeds the input frames ``(batch, time, ...)`` to a
-*probe*: a Keras model that wraps the SNN's own layers and returns, besides
-the accumulated readout, small per-step summaries computed inside the graph
-(spike counts per layer, synaptic operations), so the big spike tensors
-never leave the device. Keras compiles the probe once per input shape and
-reuses it for every batch.
+:func:`simulate_batch` runs a compiled ``tf.while_loop`` over time in which
+every layer takes one step (step mode, see :mod:`snnconv.layers.base`):
+memory does not grow with the number of steps, and only small per-step
+summaries (accumulated readout, spikes per layer, synaptic operations)
+leave the loop. The function is traced once per network and reused for
+every batch.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import keras
 import numpy as np
-from keras import ops
+import tensorflow as tf
 
 from .layers import SpikeInput, SpikeLayer
 
@@ -51,40 +51,108 @@ def num_steps(snn: keras.Model, duration: float) -> int:
     return int(round(steps))
 
 
-def encode(x: np.ndarray, steps: int) -> np.ndarray:
-    """Input frames: the same analog frame at every step (the input layer may
-    turn it into Poisson spikes inside the graph)."""
-    x = np.asarray(x, dtype=np.float32)
-    return np.ascontiguousarray(np.broadcast_to(x[:, None], (x.shape[0], steps) + x.shape[1:]))
-
-
 def simulate_batch(snn: keras.Model, x: np.ndarray, steps: int) -> BatchOutput:
-    """Simulate ``steps`` time steps of the SNN on the batch ``x`` (no time axis)."""
-    probe, names = _probe(snn)
-    out = probe.predict_on_batch(encode(x, steps))
-    readout, synops, *spikes = [np.asarray(o) for o in out]
-    return BatchOutput(readout, dict(zip(names, spikes)), synops)
+    """Simulate ``steps`` time steps of the SNN on the batch ``x`` (no time axis).
+
+    The input frame is ``x`` at every step (analog current, or the Poisson
+    spikes the input layer draws from it).
+    """
+    runner = _runner(snn)
+    readout, synops, spikes = runner(tf.constant(np.asarray(x, dtype=np.float32)), int(steps))
+    return BatchOutput(np.asarray(readout), {k: np.asarray(v) for k, v in spikes.items()},
+                       np.asarray(synops))
+
+
+def layer_inputs(snn: keras.Model) -> list[tuple[keras.layers.Layer, list[str]]]:
+    """The model's layers in order, each with the names of the layers it reads.
+
+    Read from the functional model's config (its documented serialisation),
+    so it works the same for a freshly converted and a loaded model.
+    """
+    config = snn.get_config()
+    out = []
+    for entry in config["layers"]:
+        names: list[str] = []
+        _collect_history(entry.get("inbound_nodes", []), names)
+        out.append((snn.get_layer(entry["config"]["name"]), names))
+    return out
+
+
+def _collect_history(obj, names):
+    if isinstance(obj, dict):
+        if obj.get("class_name") == "__keras_tensor__":
+            names.append(obj["config"]["keras_history"][0])
+            return
+        for v in obj.values():
+            _collect_history(v, names)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _collect_history(v, names)
 
 
 @lru_cache(maxsize=8)
-def _probe(snn: keras.Model):
-    layers = spiking_layers(snn)
-    inp = input_layer(snn)
+def _runner(snn: keras.Model):
+    """A compiled function running the whole network for ``steps`` steps.
 
-    def per_step(t):
-        return ops.sum(t, axis=tuple(range(2, len(t.shape))))
+    One ``tf.while_loop`` over time; inside it every layer takes one step
+    (:meth:`SpikeLayer.step`) with its state carried by the loop. Per step it
+    records the accumulated readout ``(B, classes)``, synaptic operations
+    ``(B,)`` and spikes of every spiking layer ``(B,)``.
+    """
+    order = [(lay, ins) for lay, ins in layer_inputs(snn) if isinstance(lay, SpikeLayer)]
+    frame_shapes = {lay.name: tuple(lay.output.shape[2:]) for lay, _ in order}
+    frame_shapes[snn.layers[0].name] = tuple(snn.inputs[0].shape[2:])
+    out_name = snn.output._keras_history[0].name
+    spiking = [lay for lay, _ in order if lay.spike_amplitude is not None]
+    fanouts = {lay.name: tf.constant(np.asarray(lay.fanout.numpy(), np.float32))
+               for lay, _ in order if hasattr(lay, "fanout")}
+    raw_input_name = snn.layers[0].name
 
-    spikes = [per_step(lay.output / lay.spike_amplitude) for lay in layers]
-    synops = []
-    for lay in [inp] + [lay for lay in layers if lay is not inp]:
-        events = (lay.output / lay.spike_amplitude if lay.spike_amplitude is not None
-                  else ops.cast(ops.not_equal(lay.output, 0), "float32"))
-        fan = ops.convert_to_tensor(np.asarray(lay.fanout.numpy(), dtype="float32"))
-        synops.append(per_step(events * fan))
-    total_synops = synops[0] if len(synops) == 1 else keras.layers.Add()(synops)
-    readout = ops.cumsum(snn.output, axis=1)
-    probe = keras.Model(snn.input, [readout, total_synops, *spikes], name=f"{snn.name}_probe")
-    return probe, [lay.name for lay in layers]
+    def per_sample(t):
+        return tf.reduce_sum(tf.reshape(t, (tf.shape(t)[0], -1)), axis=1)
+
+    @tf.function(reduce_retracing=True)
+    def run(x, steps):
+        batch = tf.shape(x)[0]
+
+        def in_shapes(ins):
+            shapes = [frame_shapes[n] for n in ins]
+            return shapes if len(shapes) > 1 else shapes[0]
+
+        states = tuple(lay.initial_state(batch, in_shapes(ins)) for lay, ins in order)
+        readout0 = tf.zeros((batch,) + frame_shapes[out_name])
+        arrays = (tf.TensorArray(tf.float32, size=steps),
+                  tf.TensorArray(tf.float32, size=steps),
+                  tuple(tf.TensorArray(tf.float32, size=steps) for _ in spiking))
+
+        def body(t, states, readout, arrays):
+            values, new_states = {}, []
+            for (lay, ins), state in zip(order, states):
+                frames = [x if n == raw_input_name else values[n] for n in ins]
+                out, state = lay.step(frames if len(frames) > 1 else frames[0], state)
+                values[lay.name] = out
+                new_states.append(tuple(state))
+            readout = readout + values[out_name]
+            synops = tf.zeros((batch,))
+            for name, fan in fanouts.items():
+                lay = snn.get_layer(name)
+                out = values[name]
+                events = (out / lay.spike_amplitude if lay.spike_amplitude is not None
+                          else tf.cast(tf.not_equal(out, 0), tf.float32))
+                synops = synops + per_sample(events * fan)
+            spikes = tuple(a.write(t, per_sample(values[lay.name] / lay.spike_amplitude))
+                           for a, lay in zip(arrays[2], spiking))
+            arrays = (arrays[0].write(t, readout), arrays[1].write(t, synops), spikes)
+            return t + 1, tuple(new_states), readout, arrays
+
+        _, _, _, arrays = tf.while_loop(lambda t, *_: t < steps, body,
+                                        (tf.constant(0), states, readout0, arrays))
+        readouts = tf.transpose(arrays[0].stack(), [1, 0, 2])
+        synops = tf.transpose(arrays[1].stack())
+        spikes = {lay.name: tf.transpose(a.stack()) for lay, a in zip(spiking, arrays[2])}
+        return readouts, synops, spikes
+
+    return run
 
 
 def neuron_count(layer: SpikeLayer) -> int:

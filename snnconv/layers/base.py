@@ -3,10 +3,10 @@
 A Spike* layer maps a sequence ``(batch, time, ...)`` to a sequence. It has
 two parts:
 
-* the *synapse* (``synapse(x)``, defined by each subclass): the layer's own
-  operation (a dense product, a convolution, a pooling, a reshape...)
-  applied to every time step at once, which turns the incoming signal into
-  an input current;
+* the *synapse* (``frame_op``, defined by each subclass): the layer's own
+  operation (a dense product, a convolution, a pooling, a reshape...) on
+  one time step's frames, which turns the incoming signal into an input
+  current;
 * optional *neurons*: when ``activation == "relu"`` the current drives a
   neuron model (built from the ``neuron`` dict by
   :func:`snnconv.neurons.make_neuron`) and the layer outputs its spike
@@ -14,10 +14,15 @@ two parts:
   current itself is passed on, so a linear layer costs nothing extra and a
   softmax output is read out from its accumulated input.
 
-Processing whole sequences layer by layer is exact for feed-forward
-networks (a layer's step t only depends on earlier layers' steps <= t) and
-lets the synaptic operations of all T steps run as one batched op, leaving
-only the element-wise neuron update inside a compiled time loop.
+A layer runs in two modes that compute the same thing:
+
+* *sequence mode* (``call``, what ``snn(frames)`` does in Keras): the whole
+  sequence layer after layer, exact for feed-forward networks since a
+  layer's step t only depends on earlier layers' steps <= t;
+* *step mode* (``initial_state`` / ``step``): one time step of one layer
+  with its state passed in and out, which :mod:`snnconv.simulation` chains
+  through the whole network inside one compiled loop over time. It keeps
+  memory independent of the number of steps and the working set in cache.
 
 Layers whose neurons spike hold a non-trainable ``fanout`` weight: for
 each neuron, the number of synapses its spike drives in the layers it
@@ -62,11 +67,44 @@ class SpikeLayer(keras.layers.Layer):
     def build_synapse(self, input_shape):
         """Create the synaptic weights (if any) for ``input_shape`` (with batch and time)."""
 
-    def synapse(self, inputs):
+    def frame_op(self, inputs):
+        """The layer's operation on one time step's frames ``(batch, ...)`` (a list
+        for layers with several inputs): returns the input current."""
         raise NotImplementedError
 
-    def synapse_output_shape(self, input_shape):
+    def frame_output_shape(self, frame_shape):
+        """Output shape of one frame (no batch or time axis) for input frame shape(s)."""
         raise NotImplementedError
+
+    # -- sequence mode: all time steps at once ---------------------------
+    def synapse(self, inputs):
+        if isinstance(inputs, (list, tuple)):
+            folded = [fold_time(x) for x in inputs]
+            return unfold_time(self.frame_op([f for f, _ in folded]), folded[0][1])
+        x, bt = fold_time(inputs)
+        return unfold_time(self.frame_op(x), bt)
+
+    def synapse_output_shape(self, input_shape):
+        if _is_shape_list(input_shape):
+            lead = tuple(input_shape[0][:2])
+            return lead + tuple(self.frame_output_shape([tuple(s[2:]) for s in input_shape]))
+        return tuple(input_shape[:2]) + tuple(self.frame_output_shape(tuple(input_shape[2:])))
+
+    # -- step mode: one time step, state carried by the caller ------------
+    def initial_state(self, batch_size, input_frame_shape):
+        """State of the layer before the first step (a tuple of tensors)."""
+        if not self.spiking:
+            return ()
+        shape = (batch_size,) + tuple(self.frame_output_shape(input_frame_shape))
+        return tuple(self.neuron.initial_state(ops.zeros(shape)))
+
+    def step(self, inputs, state):
+        """One time step: ``(frames in, state) -> (frame out, new state)``."""
+        current = self.frame_op(inputs)
+        if not self.spiking:
+            return current, state
+        n, new_state = self.neuron.step(current, state)
+        return n * self.neuron.spike_amplitude, tuple(new_state)
 
     # -- Keras API -------------------------------------------------------
     def build(self, input_shape):
@@ -90,6 +128,11 @@ class SpikeLayer(keras.layers.Layer):
         config = super().get_config()
         config.update(activation=self.activation, neuron=self.neuron_config)
         return config
+
+
+def _is_shape_list(shape) -> bool:
+    return isinstance(shape, (list, tuple)) and len(shape) > 0 and \
+        isinstance(shape[0], (list, tuple))
 
 
 def fold_time(x):

@@ -15,14 +15,10 @@ class _SpikePool2D(SpikeLayer):
         self.strides = _pair(strides) if strides is not None else self.pool_size
         self.padding = padding
 
-    def synapse_output_shape(self, input_shape):
-        spatial = tuple(_conv_out_len(input_shape[2 + i], self.pool_size[i], self.strides[i],
+    def frame_output_shape(self, frame_shape):
+        spatial = tuple(_conv_out_len(frame_shape[i], self.pool_size[i], self.strides[i],
                                       self.padding, 1) for i in range(2))
-        return tuple(input_shape[:2]) + spatial + (input_shape[-1],)
-
-    def _pool(self, x, op):
-        x, bt = fold_time(x)
-        return unfold_time(op(x, self.pool_size, strides=self.strides, padding=self.padding), bt)
+        return spatial + (frame_shape[-1],)
 
     def get_config(self):
         return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
@@ -33,8 +29,9 @@ class _SpikePool2D(SpikeLayer):
 class SpikeAveragePooling2D(_SpikePool2D):
     """Average pooling of the incoming signal, step by step (a linear map)."""
 
-    def synapse(self, inputs):
-        return self._pool(inputs, ops.average_pool)
+    def frame_op(self, inputs):
+        return ops.average_pool(inputs, self.pool_size, strides=self.strides,
+                                padding=self.padding)
 
 
 @keras.saving.register_keras_serializable(package="snnconv")
@@ -50,18 +47,32 @@ class SpikeMaxPooling2D(_SpikePool2D):
     same as gating through the input with the highest count.
     """
 
+    def frame_op(self, inputs):
+        return ops.max_pool(inputs, self.pool_size, strides=self.strides, padding=self.padding)
+
     def synapse(self, inputs):
-        running_max = self._pool(ops.cumsum(inputs, axis=1), ops.max_pool)
+        x, bt = fold_time(ops.cumsum(inputs, axis=1))
+        running_max = unfold_time(self.frame_op(x), bt)
         previous = ops.pad(running_max[:, :-1], [(0, 0), (1, 0)] + [(0, 0)] * 3)
         return running_max - previous
+
+    def initial_state(self, batch_size, input_frame_shape):
+        # (cumulative input so far, running maximum emitted so far)
+        return (ops.zeros((batch_size,) + tuple(input_frame_shape)),
+                ops.zeros((batch_size,) + tuple(self.frame_output_shape(input_frame_shape))))
+
+    def step(self, inputs, state):
+        cumulative = state[0] + inputs
+        running_max = self.frame_op(cumulative)
+        return running_max - state[1], (cumulative, running_max)
 
 
 @keras.saving.register_keras_serializable(package="snnconv")
 class SpikeGlobalAveragePooling2D(SpikeLayer):
     """Global average pooling over height and width, step by step."""
 
-    def synapse(self, inputs):
-        return ops.mean(inputs, axis=(2, 3))
+    def frame_op(self, inputs):
+        return ops.mean(inputs, axis=(1, 2))
 
-    def synapse_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[1], input_shape[-1])
+    def frame_output_shape(self, frame_shape):
+        return (frame_shape[-1],)

@@ -47,15 +47,15 @@ class SpikeInput(SpikeLayer):
                                       initializer="zeros", trainable=False)
         self.built = True
 
-    def synapse(self, inputs):
+    def frame_op(self, inputs):
         if not self.poisson:
             return inputs
         amplitude = self.spike_amplitude
         noise = keras.random.uniform(ops.shape(inputs), seed=self.seed_generator)
         return ops.cast(noise < inputs / amplitude, inputs.dtype) * amplitude
 
-    def synapse_output_shape(self, input_shape):
-        return tuple(input_shape)
+    def frame_output_shape(self, frame_shape):
+        return tuple(frame_shape)
 
     def get_config(self):
         return {**super().get_config(), "poisson": self.poisson, "input_rate": self.input_rate,
@@ -66,11 +66,11 @@ class SpikeInput(SpikeLayer):
 class SpikeFlatten(SpikeLayer):
     """Flattens every time step's frame."""
 
-    def synapse(self, inputs):
-        return ops.reshape(inputs, tuple(ops.shape(inputs)[:2]) + (-1,))
+    def frame_op(self, inputs):
+        return ops.reshape(inputs, (-1, math.prod(inputs.shape[1:])))
 
-    def synapse_output_shape(self, input_shape):
-        return tuple(input_shape[:2]) + (math.prod(input_shape[2:]),)
+    def frame_output_shape(self, frame_shape):
+        return (math.prod(frame_shape),)
 
 
 @keras.saving.register_keras_serializable(package="snnconv")
@@ -81,11 +81,11 @@ class SpikeReshape(SpikeLayer):
         super().__init__(**kwargs)
         self.target_shape = tuple(int(d) for d in target_shape)
 
-    def synapse(self, inputs):
-        return ops.reshape(inputs, tuple(ops.shape(inputs)[:2]) + self.target_shape)
+    def frame_op(self, inputs):
+        return ops.reshape(inputs, (-1,) + self.target_shape)
 
-    def synapse_output_shape(self, input_shape):
-        return tuple(input_shape[:2]) + self.target_shape
+    def frame_output_shape(self, frame_shape):
+        return self.target_shape
 
     def get_config(self):
         return {**super().get_config(), "target_shape": self.target_shape}
@@ -99,14 +99,12 @@ class SpikeZeroPadding2D(SpikeLayer):
         super().__init__(**kwargs)
         self.padding = tuple(tuple(int(p) for p in pair) for pair in padding)
 
-    def synapse(self, inputs):
-        return ops.pad(inputs, [(0, 0), (0, 0), *self.padding, (0, 0)])
+    def frame_op(self, inputs):
+        return ops.pad(inputs, [(0, 0), *self.padding, (0, 0)])
 
-    def synapse_output_shape(self, input_shape):
+    def frame_output_shape(self, frame_shape):
         (t, b), (l, r) = self.padding
-        h = None if input_shape[2] is None else input_shape[2] + t + b
-        w = None if input_shape[3] is None else input_shape[3] + l + r
-        return tuple(input_shape[:2]) + (h, w, input_shape[4])
+        return (frame_shape[0] + t + b, frame_shape[1] + l + r, frame_shape[2])
 
     def get_config(self):
         return {**super().get_config(), "padding": self.padding}
@@ -122,12 +120,12 @@ class SpikeConcatenate(SpikeLayer):
             raise ValueError("SpikeConcatenate takes a negative axis (frames have a time axis)")
         self.axis = int(axis)
 
-    def synapse(self, inputs):
+    def frame_op(self, inputs):
         return ops.concatenate(list(inputs), axis=self.axis)
 
-    def synapse_output_shape(self, input_shape):
-        shape = list(input_shape[0])
-        shape[self.axis] = sum(s[self.axis] for s in input_shape)
+    def frame_output_shape(self, frame_shape):
+        shape = list(frame_shape[0])
+        shape[self.axis] = sum(s[self.axis] for s in frame_shape)
         return tuple(shape)
 
     def get_config(self):
@@ -148,7 +146,7 @@ class SpikeAdd(SpikeLayer):
             c if np.ndim(c) == 0 else list(np.asarray(c, dtype=float).tolist())
             for c in coefficients]
 
-    def synapse(self, inputs):
+    def frame_op(self, inputs):
         inputs = list(inputs)
         coeffs = self.coefficients or [1.0] * len(inputs)
         total = None
@@ -157,8 +155,8 @@ class SpikeAdd(SpikeLayer):
             total = term if total is None else total + term
         return total
 
-    def synapse_output_shape(self, input_shape):
-        return tuple(input_shape[0])
+    def frame_output_shape(self, frame_shape):
+        return tuple(frame_shape[0])
 
     def get_config(self):
         return {**super().get_config(), "coefficients": self.coefficients}
@@ -170,8 +168,8 @@ class SpikeIdentity(SpikeLayer):
     driven directly by the incoming signal (an activation that could not be
     merged into the layer before it)."""
 
-    def synapse(self, inputs):
+    def frame_op(self, inputs):
         return inputs
 
-    def synapse_output_shape(self, input_shape):
-        return tuple(input_shape)
+    def frame_output_shape(self, frame_shape):
+        return tuple(frame_shape)

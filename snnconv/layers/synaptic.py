@@ -4,7 +4,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from .base import SpikeLayer, fold_time, unfold_time
+from .base import SpikeLayer
 
 
 def _pair(v):
@@ -31,11 +31,11 @@ class SpikeDense(SpikeLayer):
                                       initializer="zeros")
         self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
 
-    def synapse(self, inputs):
+    def frame_op(self, inputs):
         return ops.matmul(inputs, self.kernel) + self.bias
 
-    def synapse_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.units,)
+    def frame_output_shape(self, frame_shape):
+        return tuple(frame_shape[:-1]) + (self.units,)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}
@@ -50,8 +50,8 @@ class _SpikeConvBase(SpikeLayer):
         self.padding = padding
         self.dilation_rate = _pair(dilation_rate)
 
-    def _spatial_out(self, input_shape):
-        return tuple(_conv_out_len(input_shape[2 + i], self.kernel_size[i], self.strides[i],
+    def _spatial_out(self, frame_shape):
+        return tuple(_conv_out_len(frame_shape[i], self.kernel_size[i], self.strides[i],
                                    self.padding, self.dilation_rate[i]) for i in range(2))
 
     def get_config(self):
@@ -74,14 +74,12 @@ class SpikeConv2D(_SpikeConvBase):
             initializer="zeros")
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
 
-    def synapse(self, inputs):
-        x, bt = fold_time(inputs)
-        y = ops.conv(x, self.kernel, strides=self.strides, padding=self.padding,
-                     dilation_rate=self.dilation_rate) + self.bias
-        return unfold_time(y, bt)
+    def frame_op(self, inputs):
+        return ops.conv(inputs, self.kernel, strides=self.strides, padding=self.padding,
+                        dilation_rate=self.dilation_rate) + self.bias
 
-    def synapse_output_shape(self, input_shape):
-        return tuple(input_shape[:2]) + self._spatial_out(input_shape) + (self.filters,)
+    def frame_output_shape(self, frame_shape):
+        return self._spatial_out(frame_shape) + (self.filters,)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters}
@@ -103,15 +101,12 @@ class SpikeDepthwiseConv2D(_SpikeConvBase):
         self.bias = self.add_weight(name="bias", shape=(channels * self.depth_multiplier,),
                                     initializer="zeros")
 
-    def synapse(self, inputs):
-        x, bt = fold_time(inputs)
-        y = ops.depthwise_conv(x, self.kernel, strides=self.strides, padding=self.padding,
-                               dilation_rate=self.dilation_rate) + self.bias
-        return unfold_time(y, bt)
+    def frame_op(self, inputs):
+        return ops.depthwise_conv(inputs, self.kernel, strides=self.strides,
+                                  padding=self.padding, dilation_rate=self.dilation_rate) + self.bias
 
-    def synapse_output_shape(self, input_shape):
-        return (tuple(input_shape[:2]) + self._spatial_out(input_shape)
-                + (input_shape[-1] * self.depth_multiplier,))
+    def frame_output_shape(self, frame_shape):
+        return self._spatial_out(frame_shape) + (frame_shape[-1] * self.depth_multiplier,)
 
     def get_config(self):
         return {**super().get_config(), "depth_multiplier": self.depth_multiplier}

@@ -106,6 +106,10 @@ class IFNeuron:
         v = ops.zeros_like(like) + self.v_init
         return IFState(v, ops.zeros_like(like))
 
+    def step(self, current, state: IFState):
+        """One time step: ``(current, state) -> (spike counts, new state)``."""
+        return if_step(current, IFState(*state), self.params)
+
     def run(self, currents, return_potentials: bool = False):
         """Simulate a batch: ``currents`` is ``(batch, time, ...)``.
 
