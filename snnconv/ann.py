@@ -76,14 +76,22 @@ def _apply(node: Node, inputs: list, used: set[str]):
     elif op == "concatenate":
         out = L.Concatenate(axis=int(p["axis"]), name=name)(inputs)
     elif op == "add":
+        coeffs = p.get("coefficients")
+        if coeffs is not None:   # set by normalisation: branches met at different scales
+            inputs = [keras.ops.multiply(t, np.asarray(c, dtype="float32"))
+                      for t, c in zip(inputs, coeffs)]
         out = L.Add(name=name)(inputs)
     elif op == "zero_padding2d":
         (t, b), (l, r) = p["padding"]
         out = L.ZeroPadding2D(((t, b), (l, r)), name=name)(inputs[0])
     elif op == "identity":
-        return L.Activation(node.activation, name=name)(inputs[0])
+        out = inputs[0]
     else:
         raise ValueError(f"node {node.name!r}: build_ann cannot rebuild op {op!r}")
+    if p.get("gain") is not None:   # set by normalisation for weightless ReLU nodes
+        out = keras.ops.multiply(out, np.asarray(p["gain"], dtype="float32"))
+    if op == "identity":
+        return L.Activation(node.activation, name=name)(out)
     if node.activation != "linear":
         out = L.Activation(node.activation, name=_layer_name(f"{node.name}_act", used))(out)
     return out

@@ -15,7 +15,8 @@ import numpy as np
 
 from . import layers as L
 from .ir import Graph, Node
-from .synops import connection_counts, fanout_maps
+from .ann import count_macs
+from .synops import fanout_maps
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,9 @@ def build_spiking_model(graph: Graph, neuron: dict, poisson_input: bool = False,
     inp_node = graph.input_node
     dt = float(neuron.get("dt", 1.0))
     frames = keras.Input(shape=(None,) + inp_node.output_shape, name=inp_node.name)
-    macs = connection_counts(graph)
     input_layer = L.SpikeInput(poisson=poisson_input, input_rate=input_rate, dt=dt, seed=seed,
-                               ann_macs=int(sum(macs.values())), name=f"{inp_node.name}_spikes")
+                               ann_macs=int(sum(count_macs(graph).values())),
+                               name=f"{inp_node.name}_spikes")
     tensors = {inp_node.name: input_layer(frames)}
     built = {inp_node.name: input_layer}
     for node in graph:
@@ -69,6 +70,8 @@ def _make_layer(node: Node, neuron: dict, max2avg_pool: bool):
     p = node.params
     common = dict(name=node.name, activation=node.activation,
                   neuron=neuron if node.activation == "relu" else None)
+    if p.get("gain") is not None:
+        common["gain"] = np.asarray(p["gain"]).tolist()
     op = node.op
     if op == "dense":
         return L.SpikeDense(node.weights["kernel"].shape[1], **common)

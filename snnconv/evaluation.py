@@ -141,5 +141,6 @@ def as_labels(y) -> np.ndarray:
 
 def _progress(total: int, enabled: bool):
     from tqdm.auto import tqdm
-    return tqdm(total=total, desc="simulating", unit="sample", disable=not enabled,
-                dynamic_ncols=True, leave=False)
+    # disable=None: shown on a terminal, silent in logs and CI
+    return tqdm(total=total, desc="simulating", unit="sample",
+                disable=None if enabled else True, dynamic_ncols=True, leave=False)

@@ -31,6 +31,12 @@ op                   params
 ``identity``         -- (an activation that could not merge into its producer)
 ==================== ==========================================================
 
+After normalisation, ``add`` nodes carry ``coefficients`` (one factor per
+input, a number or one per channel) and other weightless nodes with a
+``relu`` activation carry a ``gain`` (a number, per channel, or full
+shape): the node's result is multiplied by them. Both are absent (meaning
+1) in a parsed graph.
+
 ``activation`` is one of ``"linear"``, ``"relu"``, ``"softmax"``. Weight ops
 always carry a ``bias`` (zeros when the Keras layer had none) so later stages
 need no special case.

@@ -7,12 +7,14 @@ value per layer, or per output channel with ``per_channel=True``). Weights
 are then rescaled so that the SNN carries ``a / λ`` instead of ``a``:
 ``W ← W · λ_in / λ_out`` and ``b ← b / λ_out``.
 
-Nodes without neurons carry their input's scale on (pooling, flatten...);
-linear weight nodes and the output get λ = 1 (their output is a current,
-read out or summed, whose scale does not matter); a concatenation of
-branches with different scales carries one scale per channel, which the
-next weight layer absorbs; an ``add`` takes per-input coefficients
-``λ_i / λ_add``.
+Nodes without weights carry their input's scale on (pooling, flatten...);
+when such a node has neurons (a ReLU that could not merge into a weight
+layer) it gets its own λ and a ``gain`` parameter ``λ_in / λ`` that scales
+its input current. Linear weight nodes and the output get λ = 1 (their
+output is a current, read out or summed, whose scale does not matter); a
+concatenation of branches with different scales carries one scale per
+channel, which the next weight layer absorbs; an ``add`` takes per-input
+``coefficients`` ``λ_i / λ_add``.
 
 Activations are computed batch by batch and the percentile is computed
 exactly (numpy's linear interpolation) in three streaming passes — maxima,
@@ -100,20 +102,24 @@ def apply_scales(graph: Graph, stats: dict[str, np.ndarray]) -> Graph:
             out = np.asarray(stats[node.name]) if node.activation == "relu" else ins[0]
             node.params["coefficients"] = [
                 _compact(np.asarray(s) / out, node.output_shape) for s in ins]
-        elif node.op == "concatenate":
-            full = [np.broadcast_to(s, g[src].output_shape)
-                    for s, src in zip(ins, node.inputs)]
-            out = np.concatenate(full, axis=node.params["axis"])
-        elif node.op in ("flatten", "reshape"):
+        else:   # no weights: its input's scale passes through, reshaped to its layout
             src_shape = g[node.inputs[0]].output_shape
-            out = np.broadcast_to(ins[0], src_shape).reshape(node.output_shape)
-        elif node.op == "global_avg_pool2d":
-            out = _channel_scale(node, ins[0], g[node.inputs[0]].output_shape)
-        else:   # pooling, zero padding, identity: same scale as the input
-            if node.op != "identity":
-                out = _channel_scale(node, ins[0], g[node.inputs[0]].output_shape)
-            else:
+            if node.op == "concatenate":
+                out = np.concatenate([np.broadcast_to(s, g[src].output_shape)
+                                      for s, src in zip(ins, node.inputs)],
+                                     axis=node.params["axis"])
+            elif node.op in ("flatten", "reshape"):
+                out = np.broadcast_to(ins[0], src_shape).reshape(node.output_shape)
+            elif node.op == "identity":
                 out = ins[0]
+            else:   # pooling, zero padding: the scale must not vary across positions
+                out = _channel_scale(node, ins[0], src_shape)
+            if node.activation == "relu":
+                # Neurons fed without weights: scale their input current by a gain.
+                lam = np.asarray(stats[node.name])
+                node.params["gain"] = _compact(
+                    np.broadcast_to(out, node.output_shape) / lam, node.output_shape)
+                out = lam
         scales[node.name] = _compact(out, node.output_shape)
     g.scales = scales
     g.metadata["normalization_scales"] = {k: np.asarray(v).tolist() for k, v in scales.items()}

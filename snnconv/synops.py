@@ -25,16 +25,6 @@ def fanout_maps(graph: Graph, sources: list[str]) -> dict[str, np.ndarray]:
     return {name: _fanout(graph, name) for name in sources}
 
 
-def connection_counts(graph: Graph) -> dict[str, int]:
-    """Synaptic connections of each weight node for one sample (= the ANN's MACs)."""
-    counts = {}
-    for node in graph:
-        if node.has_weights:
-            ins = [tf.ones((1,) + graph[s].output_shape) for s in node.inputs]
-            counts[node.name] = int(round(float(ops.sum(_count_op(node, ins)))))
-    return counts
-
-
 def _fanout(graph: Graph, source: str) -> np.ndarray:
     x = tf.ones((1,) + graph[source].output_shape)
     with tf.GradientTape() as tape:

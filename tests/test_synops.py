@@ -15,7 +15,7 @@ from snnconv.ann import count_macs  # noqa: E402
 from snnconv.conversion import build_spiking_model  # noqa: E402
 from snnconv.evaluation import evaluate  # noqa: E402
 from snnconv.ir import Graph, Node  # noqa: E402
-from snnconv.synops import connection_counts, fanout_maps  # noqa: E402
+from snnconv.synops import fanout_maps  # noqa: E402
 
 CONV = dict(strides=(1, 1), padding="same", dilation_rate=(1, 1))
 
@@ -170,21 +170,15 @@ def _small_cnn(padding):
     ], name="small_cnn")
 
 
-def test_connection_counts_equal_count_macs_valid_padding():
+def test_count_macs_by_hand_valid_padding():
     g = _small_cnn("valid")
-    counts = connection_counts(g)
-    assert counts == count_macs(g)
-    # and by hand
-    assert counts == {"c1": 5 * 4 * 4 * 3 * 3 * 2, "dw": 5 * 3 * 8 * 3 * 3,
-                      "c2": 3 * 1 * 3 * 3 * 3 * 8, "pos": 3 * 1 * 3 * 6, "d": 18 * 5}
+    assert count_macs(g) == {"c1": 5 * 4 * 4 * 3 * 3 * 2, "dw": 5 * 3 * 8 * 3 * 3,
+                             "c2": 3 * 1 * 3 * 3 * 3 * 8, "pos": 3 * 1 * 3 * 6, "d": 18 * 5}
 
 
-def test_connection_counts_equal_count_macs_same_padding():
-    """A strided 'same' convolution: connection_counts() is documented as "= the ANN's
-    MACs" and the SNN's ann_macs come from it, while ann.count_macs() counts every
-    kernel tap, padded positions included (H_out W_out C_out kh kw C_in)."""
+def test_count_macs_counts_padded_taps_with_same_padding():
+    """The ANN's MACs count every kernel tap, padded positions included."""
     g = _small_cnn("same")
-    assert connection_counts(g) == count_macs(g)
     assert count_macs(g)["c1"] == 5 * 4 * 4 * 3 * 3 * 2
 
 

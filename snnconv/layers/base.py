@@ -31,6 +31,7 @@ feeds (filled in by the converter; used to count synaptic operations).
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from ..neurons import make_neuron
@@ -41,8 +42,12 @@ LAYER_ACTIVATIONS = ("linear", "relu", "softmax")
 class SpikeLayer(keras.layers.Layer):
     """Base class: synapse + optional neurons over a time sequence."""
 
-    def __init__(self, activation: str = "linear", neuron: dict | None = None, **kwargs):
+    def __init__(self, activation: str = "linear", neuron: dict | None = None, gain=None,
+                 **kwargs):
         super().__init__(**kwargs)
+        # Factor on the current (a number or nested lists broadcastable to a
+        # frame): set by normalisation for neurons fed without weights.
+        self.gain = None if gain is None else np.asarray(gain, dtype="float32").tolist()
         if activation not in LAYER_ACTIVATIONS:
             raise ValueError(f"{type(self).__name__} {self.name!r}: activation must be one of "
                              f"{LAYER_ACTIVATIONS}, got {activation!r}")
@@ -76,13 +81,20 @@ class SpikeLayer(keras.layers.Layer):
         """Output shape of one frame (no batch or time axis) for input frame shape(s)."""
         raise NotImplementedError
 
+    def current(self, inputs):
+        """``frame_op`` times the gain, if any: the current the neurons integrate."""
+        out = self.frame_op(inputs)
+        if self.gain is not None:
+            out = out * ops.convert_to_tensor(np.asarray(self.gain, dtype="float32"))
+        return out
+
     # -- sequence mode: all time steps at once ---------------------------
     def synapse(self, inputs):
         if isinstance(inputs, (list, tuple)):
             folded = [fold_time(x) for x in inputs]
-            return unfold_time(self.frame_op([f for f, _ in folded]), folded[0][1])
+            return unfold_time(self.current([f for f, _ in folded]), folded[0][1])
         x, bt = fold_time(inputs)
-        return unfold_time(self.frame_op(x), bt)
+        return unfold_time(self.current(x), bt)
 
     def synapse_output_shape(self, input_shape):
         if _is_shape_list(input_shape):
@@ -100,7 +112,7 @@ class SpikeLayer(keras.layers.Layer):
 
     def step(self, inputs, state):
         """One time step: ``(frames in, state) -> (frame out, new state)``."""
-        current = self.frame_op(inputs)
+        current = self.current(inputs)
         if not self.spiking:
             return current, state
         n, new_state = self.neuron.step(current, state)
@@ -126,7 +138,7 @@ class SpikeLayer(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(activation=self.activation, neuron=self.neuron_config)
+        config.update(activation=self.activation, neuron=self.neuron_config, gain=self.gain)
         return config
 
 
