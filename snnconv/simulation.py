@@ -103,7 +103,7 @@ def _runner(snn: keras.Model):
     frame_shapes = {lay.name: tuple(lay.output.shape[2:]) for lay, _ in order}
     frame_shapes[snn.layers[0].name] = tuple(snn.inputs[0].shape[2:])
     out_name = snn.output._keras_history[0].name
-    spiking = [lay for lay, _ in order if lay.spike_amplitude is not None]
+    spiking = spiking_layers(snn)
     fanouts = {lay.name: tf.constant(np.asarray(lay.fanout.numpy(), np.float32))
                for lay, _ in order if hasattr(lay, "fanout")}
     raw_input_name = snn.layers[0].name
