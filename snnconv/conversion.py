@@ -36,8 +36,13 @@ def convert(graph: Graph, simulator: str = "INI", spike_code: str = "rate", **op
 
 def build_spiking_model(graph: Graph, neuron: dict, poisson_input: bool = False,
                         input_rate: float = 1000.0, seed: int | None = None,
-                        max2avg_pool: bool = False) -> keras.Model:
-    """Build the Spike* Keras model of ``graph`` with neurons made from ``neuron``."""
+                        max2avg_pool: bool = False, spike_code: str = "rate") -> keras.Model:
+    """Build the Spike* Keras model of ``graph`` with neurons made from ``neuron``.
+
+    Under the TTFS codes the output layer gets neurons too (its softmax or
+    linear activation becomes a ReLU): the class is the output neuron that
+    fires first.
+    """
     if not graph.scales:
         log.warning("graph %r is not normalised; converting its weights as they are",
                     graph.name)
@@ -46,13 +51,16 @@ def build_spiking_model(graph: Graph, neuron: dict, poisson_input: bool = False,
     frames = keras.Input(shape=(None,) + inp_node.output_shape, name=inp_node.name)
     input_layer = L.SpikeInput(poisson=poisson_input, input_rate=input_rate, dt=dt, seed=seed,
                                ann_macs=int(sum(count_macs(graph).values())),
-                               name=f"{inp_node.name}_spikes")
+                               spike_code=spike_code, name=f"{inp_node.name}_spikes")
     tensors = {inp_node.name: input_layer(frames)}
     built = {inp_node.name: input_layer}
     for node in graph:
         if node.op == "input":
             continue
-        layer = _make_layer(node, neuron, max2avg_pool)
+        activation = node.activation
+        if spike_code != "rate" and node is graph.output_node:
+            activation = "relu"
+        layer = _make_layer(node, neuron, max2avg_pool, activation, spike_code)
         ins = [tensors[s] for s in node.inputs]
         tensors[node.name] = layer(ins if len(ins) > 1 else ins[0])
         if node.has_weights:
@@ -66,10 +74,11 @@ def build_spiking_model(graph: Graph, neuron: dict, poisson_input: bool = False,
     return model
 
 
-def _make_layer(node: Node, neuron: dict, max2avg_pool: bool):
+def _make_layer(node: Node, neuron: dict, max2avg_pool: bool, activation: str,
+                spike_code: str):
     p = node.params
-    common = dict(name=node.name, activation=node.activation,
-                  neuron=neuron if node.activation == "relu" else None)
+    common = dict(name=node.name, activation=activation, spike_code=spike_code,
+                  neuron=neuron if activation == "relu" else None)
     if p.get("gain") is not None:
         common["gain"] = np.asarray(p["gain"]).tolist()
     op = node.op

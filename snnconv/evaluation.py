@@ -24,6 +24,9 @@ class EvaluationResult:
     synops_per_step: np.ndarray             # mean synaptic operations per sample in each step
     ann_macs: int                           # MACs of one ANN forward pass (0 if unknown)
     predictions: np.ndarray                 # class predicted after the last step, per sample
+    # step (1-based) at which each sample's output layer first spiked, 0 if it
+    # never did; only for networks whose output layer spikes (TTFS codes)
+    decision_steps: np.ndarray | None = None
 
     @property
     def time(self) -> np.ndarray:
@@ -61,6 +64,20 @@ class EvaluationResult:
     def synops_per_ann_mac(self) -> float:
         """SynOps of the whole simulation divided by the MACs of one ANN pass."""
         return self.synops / self.ann_macs if self.ann_macs else math.nan
+
+    @property
+    def decided_fraction(self) -> float | None:
+        """Fraction of samples whose output layer spiked (TTFS codes)."""
+        if self.decision_steps is None:
+            return None
+        return float(np.mean(self.decision_steps > 0))
+
+    @property
+    def mean_decision_time(self) -> float | None:
+        """Mean simulated time of the first output spike, over samples that decided."""
+        if self.decision_steps is None or not np.any(self.decision_steps > 0):
+            return None
+        return float(self.decision_steps[self.decision_steps > 0].mean() * self.dt)
 
     def steps_to_reach(self, accuracy: float) -> int | None:
         """First step (1-based) from which accuracy stays >= ``accuracy``, or None."""
@@ -103,7 +120,8 @@ def evaluate(snn, x, y, duration: float | None = None, num_steps: int | None = N
     correct_k = np.zeros(steps)
     spikes = {lay.name: np.zeros(steps) for lay in layers}
     synops = np.zeros(steps)
-    predictions = []
+    predictions, decisions = [], []
+    out_name = snn.output._keras_history[0].name
     bar = _progress(len(x), progress)
     for start in range(0, len(x), batch_size):
         xb, yb = x[start:start + batch_size], labels[start:start + batch_size]
@@ -117,6 +135,9 @@ def evaluate(snn, x, y, duration: float | None = None, num_steps: int | None = N
             spikes[name] += s.sum(axis=0)
         synops += out.synops.sum(axis=0)
         predictions.append(pred[:, -1])
+        if out_name in out.spikes:
+            fired = out.spikes[out_name] > 0
+            decisions.append(np.where(fired.any(axis=1), fired.argmax(axis=1) + 1, 0))
         done = start + len(xb)
         bar.update(len(xb))
         bar.set_postfix(acc=f"{correct[-1] / done:.4f}")
@@ -128,7 +149,8 @@ def evaluate(snn, x, y, duration: float | None = None, num_steps: int | None = N
         spikes_per_step={k: v / n for k, v in spikes.items()},
         neurons={lay.name: neuron_count(lay) for lay in layers},
         synops_per_step=synops / n, ann_macs=inp.ann_macs,
-        predictions=np.concatenate(predictions))
+        predictions=np.concatenate(predictions),
+        decision_steps=np.concatenate(decisions) if decisions else None)
 
 
 def as_labels(y) -> np.ndarray:

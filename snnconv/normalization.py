@@ -10,8 +10,10 @@ are then rescaled so that the SNN carries ``a / λ`` instead of ``a``:
 Nodes without weights carry their input's scale on (pooling, flatten...);
 when such a node has neurons (a ReLU that could not merge into a weight
 layer) it gets its own λ and a ``gain`` parameter ``λ_in / λ`` that scales
-its input current. Linear weight nodes and the output get λ = 1 (their
-output is a current, read out or summed, whose scale does not matter); a
+its input current. Linear hidden weight nodes get λ = 1 (their output is
+a current summed on, whose scale does not matter); the output node is
+scaled by its positive logits, one λ for all classes (a rate readout's
+argmax does not care; TTFS output neurons spike on them); a
 concatenation of branches with different scales carries one scale per
 channel, which the next weight layer absorbs; an ``add`` takes per-input
 ``coefficients`` ``λ_i / λ_add``.
@@ -54,18 +56,27 @@ def normalize(graph: Graph, x, method: str = "percentile", percentile: float = 9
 
 def activation_scales(graph: Graph, x, q: float, batch_size: int = 500,
                       per_channel: bool = False) -> dict[str, np.ndarray]:
-    """The ``q``-th percentile of the positive activations of every ReLU node.
+    """The ``q``-th percentile of the positive activations of every ReLU node,
+    and of the output node's positive pre-activations (its logits).
 
     Returns ``{node name: scalar array or (channels,) array}``. A node that
     never activates gets 1 (nothing to scale).
     """
     from .ann import build_ann
 
-    relu_nodes = [n.name for n in graph if n.activation == "relu"]
-    if not relu_nodes:
+    measured = [n.name for n in graph if n.activation == "relu"]
+    out = graph.output_node
+    logits = None
+    if out.has_weights and out.activation != "relu":
+        # Logits, one scale for all classes: TTFS outputs spike on them.
+        graph = graph.copy()
+        graph[out.name].activation = "linear"
+        logits = out.name
+        measured.append(logits)
+    if not measured:
         return {}
-    model = build_ann(graph, outputs=relu_nodes)
-    trackers = {name: _StreamingPercentile(q) for name in relu_nodes}
+    model = build_ann(graph, outputs=measured)
+    trackers = {name: _StreamingPercentile(q) for name in measured}
 
     def activations():
         n_seen = 0
@@ -73,8 +84,8 @@ def activation_scales(graph: Graph, x, q: float, batch_size: int = 500,
             outs = model.predict_on_batch(batch)
             outs = outs if isinstance(outs, (list, tuple)) else [outs]
             n_seen += len(batch)
-            yield {name: _as_columns(np.asarray(a), per_channel)
-                   for name, a in zip(relu_nodes, outs)}
+            yield {name: _as_columns(np.asarray(a), per_channel and name != logits)
+                   for name, a in zip(measured, outs)}
         if n_seen == 0:
             raise SnnconvError("normalisation data is empty")
 
@@ -96,7 +107,8 @@ def apply_scales(graph: Graph, stats: dict[str, np.ndarray]) -> Graph:
         if node.op == "input":
             out = np.array(1.0)
         elif node.has_weights:
-            out = np.asarray(stats[node.name]) if node.activation == "relu" else np.array(1.0)
+            spiking = node.activation == "relu" or node is g.output_node
+            out = np.asarray(stats.get(node.name, 1.0)) if spiking else np.array(1.0)
             _rescale_weights(node, _compact(ins[0], g[node.inputs[0]].output_shape), out)
         elif node.op == "add":
             out = np.asarray(stats[node.name]) if node.activation == "relu" else ins[0]

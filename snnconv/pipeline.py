@@ -127,5 +127,10 @@ def format_table(summary: dict, result, config) -> str:
         rows.append(f"{'SynOps per sample':<36}{result.synops:,.0f}")
         rows.append(f"{'ANN MACs per sample':<36}{result.ann_macs:,}")
         rows.append(f"{'SynOps / ANN MACs':<36}{result.synops_per_ann_mac:.2f}")
+        if result.decision_steps is not None:
+            mean = result.mean_decision_time
+            rows.append(f"{'samples decided (output spiked)':<36}"
+                        f"{100 * result.decided_fraction:6.2f} %")
+            rows.append(f"{'mean decision time':<36}{'n/a' if mean is None else f'{mean:.1f}'}")
     rows.append(line)
     return "\n".join(rows)

@@ -6,6 +6,8 @@ Layout of ``<run dir>/``:
 * ``summary.json`` — headline figures (see :func:`summary`);
 * ``results.h5`` — ``accuracy_per_step``, ``top_k_accuracy_per_step``,
   ``time`` (each ``(T,)``), ``synops_per_step`` ``(T,)``,
+  ``decision_steps`` ``(N,)`` (TTFS codes: step of each sample's first
+  output spike, 0 if none),
   ``spikes_per_step/<layer>`` ``(T,)`` (mean spikes per sample in each step),
   ``normalization/<node>`` (the scale λ of each node); file attributes hold
   ``ann_accuracy``, ``num_samples``, ``num_steps``, ``dt``, ``top_k``,
@@ -80,6 +82,9 @@ def summary(result: EvaluationResult | None, ann_accuracy: float | None,
             "ann_macs_per_sample": result.ann_macs,
             "synops_per_ann_mac": _finite(result.synops_per_ann_mac),
         })
+        if result.decision_steps is not None:
+            out["decided_fraction"] = result.decided_fraction
+            out["mean_decision_time"] = result.mean_decision_time
     if scales:
         out["normalization_scales"] = {k: np.asarray(v).tolist() for k, v in scales.items()}
     if extra:
@@ -109,6 +114,8 @@ def _write_h5(path: Path, r: EvaluationResult, ann_accuracy, scales) -> None:
         f["top_k_accuracy_per_step"] = r.top_k_accuracy_per_step
         f["time"] = r.time
         f["synops_per_step"] = r.synops_per_step
+        if r.decision_steps is not None:
+            f["decision_steps"] = r.decision_steps
         g = f.create_group("spikes_per_step")
         for name, v in r.spikes_per_step.items():
             g[name] = v

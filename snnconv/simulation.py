@@ -24,7 +24,7 @@ from .layers import SpikeInput, SpikeLayer
 class BatchOutput:
     """Per-step results of one batch (``B`` samples, ``T`` steps)."""
 
-    readout: np.ndarray                   # (B, T, classes): accumulated output signal
+    readout: np.ndarray                   # (B, T, classes): score whose argmax is the class
     spikes: dict[str, np.ndarray]         # layer -> (B, T) spikes emitted per step
     synops: np.ndarray                    # (B, T) synaptic operations per step
 
@@ -58,7 +58,8 @@ def simulate_batch(snn: keras.Model, x: np.ndarray, steps: int) -> BatchOutput:
     spikes the input layer draws from it).
     """
     runner = _runner(snn)
-    readout, synops, spikes = runner(tf.constant(np.asarray(x, dtype=np.float32)), int(steps))
+    readout, synops, spikes = runner(tf.constant(np.asarray(x, dtype=np.float32)),
+                                     tf.constant(int(steps)))
     return BatchOutput(np.asarray(readout), {k: np.asarray(v) for k, v in spikes.items()},
                        np.asarray(synops))
 
@@ -96,20 +97,34 @@ def _runner(snn: keras.Model):
 
     One ``tf.while_loop`` over time; inside it every layer takes one step
     (:meth:`SpikeLayer.step`) with its state carried by the loop. Per step it
-    records the accumulated readout ``(B, classes)``, synaptic operations
-    ``(B,)`` and spikes of every spiking layer ``(B,)``.
+    records the readout ``(B, classes)`` (the output layer's accumulated
+    signal plus its tie-breaker), synaptic operations ``(B,)`` and spikes of
+    every spiking layer ``(B,)``.
+
+    SynOps count each spike's fan-out. An analog input is a constant current:
+    the first layers compute its effect once, so its non-zero values are
+    counted with their fan-out in the first step only (Poisson input spikes
+    are counted like any spikes).
     """
     order = [(lay, ins) for lay, ins in layer_inputs(snn) if isinstance(lay, SpikeLayer)]
+    index = {lay.name: i for i, (lay, _) in enumerate(order)}
     frame_shapes = {lay.name: tuple(lay.output.shape[2:]) for lay, _ in order}
-    frame_shapes[snn.layers[0].name] = tuple(snn.inputs[0].shape[2:])
-    out_name = snn.output._keras_history[0].name
-    spiking = spiking_layers(snn)
-    fanouts = {lay.name: tf.constant(np.asarray(lay.fanout.numpy(), np.float32))
-               for lay, _ in order if hasattr(lay, "fanout")}
     raw_input_name = snn.layers[0].name
+    frame_shapes[raw_input_name] = tuple(snn.inputs[0].shape[2:])
+    out_layer = snn.get_layer(snn.output._keras_history[0].name)
+    spiking = spiking_layers(snn)
+    counted = [lay for lay, _ in order if hasattr(lay, "fanout")]
+    fanouts = {lay.name: tf.constant(np.asarray(lay.fanout.numpy(), np.float32))
+               for lay in counted}
+    inp = input_layer(snn)
+    constant_input = inp.spike_amplitude is None
 
     def per_sample(t):
         return tf.reduce_sum(tf.reshape(t, (tf.shape(t)[0], -1)), axis=1)
+
+    def samples(lay, out):
+        """The samples' half of a frame (``ttfs_dyn_thresh`` frames are doubled)."""
+        return out[:tf.shape(out)[0] // 2] if lay.prospective else out
 
     @tf.function(reduce_retracing=True)
     def run(x, steps):
@@ -120,7 +135,7 @@ def _runner(snn: keras.Model):
             return shapes if len(shapes) > 1 else shapes[0]
 
         states = tuple(lay.initial_state(batch, in_shapes(ins)) for lay, ins in order)
-        readout0 = tf.zeros((batch,) + frame_shapes[out_name])
+        readout0 = tf.zeros((batch,) + frame_shapes[out_layer.name])
         arrays = (tf.TensorArray(tf.float32, size=steps),
                   tf.TensorArray(tf.float32, size=steps),
                   tuple(tf.TensorArray(tf.float32, size=steps) for _ in spiking))
@@ -132,17 +147,22 @@ def _runner(snn: keras.Model):
                 out, state = lay.step(frames if len(frames) > 1 else frames[0], state)
                 values[lay.name] = out
                 new_states.append(tuple(state))
-            readout = readout + values[out_name]
+
+            def events(lay):
+                i = index[lay.name]
+                return lay.events(samples(lay, values[lay.name]), states[i], new_states[i])
+
+            readout = readout + samples(out_layer, values[out_layer.name])
+            score = readout + out_layer.readout_bonus(new_states[index[out_layer.name]])
             synops = tf.zeros((batch,))
-            for name, fan in fanouts.items():
-                lay = snn.get_layer(name)
-                out = values[name]
-                events = (out / lay.spike_amplitude if lay.spike_amplitude is not None
-                          else tf.cast(tf.not_equal(out, 0), tf.float32))
-                synops = synops + per_sample(events * fan)
-            spikes = tuple(a.write(t, per_sample(values[lay.name] / lay.spike_amplitude))
+            for lay in counted:
+                ev = events(lay)
+                if lay is inp and constant_input:
+                    ev = ev * tf.cast(tf.equal(t, 0), tf.float32)
+                synops = synops + per_sample(ev * fanouts[lay.name])
+            spikes = tuple(a.write(t, per_sample(events(lay)))
                            for a, lay in zip(arrays[2], spiking))
-            arrays = (arrays[0].write(t, readout), arrays[1].write(t, synops), spikes)
+            arrays = (arrays[0].write(t, score), arrays[1].write(t, synops), spikes)
             return t + 1, tuple(new_states), readout, arrays
 
         _, _, _, arrays = tf.while_loop(lambda t, *_: t < steps, body,

@@ -267,8 +267,8 @@ def test_out_of_range(tmp_path, model, section, key, value, allowed):
 def test_bad_choice(tmp_path, model):
     message = error_of(tmp_path, "[simulation]\nsimulator = nest\n")
     assert "simulation.simulator" in message and "'nest'" in message and "one of: INI" in message
-    message = error_of(tmp_path, "[conversion]\nspike_code = ttfs\n")
-    assert "conversion.spike_code" in message and "rate" in message and "temporal_mean_rate" in message
+    message = error_of(tmp_path, "[conversion]\nspike_code = ttfs_corrective\n")
+    assert "conversion.spike_code" in message and "ttfs_dyn_thresh" in message and "temporal_mean_rate" in message
 
 
 def test_duration_not_multiple_of_dt(tmp_path, model):

@@ -89,8 +89,8 @@ def test_max2avg_pool_and_leak_options(converted):
 
 def test_unknown_spike_code_or_simulator_is_refused(converted):
     _, graph, _ = converted
-    with pytest.raises(snnconv.errors.SnnconvError, match="spike code 'ttfs'"):
-        snnconv.convert(graph, spike_code="ttfs")
+    with pytest.raises(snnconv.errors.SnnconvError, match="spike code 'ttfs_corrective'"):
+        snnconv.convert(graph, spike_code="ttfs_corrective")
     with pytest.raises(snnconv.errors.SnnconvError, match="unknown simulator 'nest'"):
         snnconv.convert(graph, simulator="nest")
 

@@ -60,6 +60,13 @@ def _ref_percentile(a, q, per_channel):
     return pct(a.reshape(-1))
 
 
+def _logits(graph, x):
+    """The output node's pre-activation values, computed with a linear output."""
+    g = graph.copy()
+    g[g.output_node.name].activation = "linear"
+    return np.asarray(build_ann(g).predict(x, verbose=0, batch_size=len(x)))
+
+
 _REF_ACTS = {}
 
 
@@ -77,7 +84,10 @@ def test_activation_scales_equal_numpy_percentile(q, per_channel, batch_size):
     graph, x = _cnn(), _data()
     acts = _cnn_acts()
     got = activation_scales(graph, x, q, batch_size=batch_size, per_channel=per_channel)
-    assert set(got) == {"conv", "fc1"}
+    # ReLU nodes, and the output's logits (one scale for all classes)
+    assert set(got) == {"conv", "fc1", "out"}
+    np.testing.assert_allclose(got["out"], _ref_percentile(_logits(graph, x), q, False),
+                               rtol=1e-6)
     for name, a in acts.items():
         ref = _ref_percentile(a, q, per_channel)
         assert np.shape(got[name]) == np.shape(ref), name
@@ -136,7 +146,8 @@ def test_normalized_ann_carries_activations_over_lambda(per_channel):
     stats = activation_scales(graph, x, 99.0, per_channel=per_channel)
     np.testing.assert_allclose(norm.scales["conv"], stats["conv"], rtol=1e-12)
     np.testing.assert_allclose(norm.scales["fc1"], stats["fc1"], rtol=1e-12)
-    assert float(norm.scales["in"]) == 1.0 and float(norm.scales["out"]) == 1.0
+    assert float(norm.scales["in"]) == 1.0
+    assert float(norm.scales["out"]) == pytest.approx(float(stats["out"]), rel=1e-12)
     # the original graph is untouched
     np.testing.assert_array_equal(graph["conv"].weights["kernel"], _cnn()["conv"].weights["kernel"])
     names = [n.name for n in graph if n.op != "input"]
@@ -153,7 +164,9 @@ def test_normalized_ann_carries_activations_over_lambda(per_channel):
         pos = new["fc1"][new["fc1"] > 0]
         assert np.sum(pos > 1 + 1e-5) <= len(pos) - 1 - np.floor(0.99 * (len(pos) - 1))
         assert np.sum(pos > 1 - 1e-5) >= 1
-    np.testing.assert_allclose(new["out"], orig["out"], rtol=1e-4, atol=1e-6)
+    # the logits are divided by the output's λ, so the decision is unchanged
+    np.testing.assert_allclose(_logits(norm, x), _logits(graph, x) / float(stats["out"]),
+                               rtol=1e-4, atol=1e-6)
     np.testing.assert_array_equal(new["out"].argmax(1), orig["out"].argmax(1))
 
 
@@ -207,13 +220,14 @@ def test_concatenate_of_differently_scaled_branches():
     orig = dict(zip(names, build_ann(graph, "all").predict(x, verbose=0)))
     new = dict(zip(names, build_ann(norm, "all").predict(x, verbose=0)))
     np.testing.assert_allclose(new["m"], orig["m"] / expected, rtol=2e-5, atol=1e-6)
-    # the linear output layer absorbs the per-channel scale: outputs unchanged
-    np.testing.assert_allclose(new["out"], orig["out"], rtol=1e-4, atol=1e-5)
+    # the linear output layer absorbs the per-channel scale: outputs divided by λ_out only
+    lam_out = float(stats["out"])
+    np.testing.assert_allclose(new["out"], orig["out"] / lam_out, rtol=1e-4, atol=1e-5)
     # a numpy forward pass with the normalised weights agrees as well
     ka, kb, ko = (norm[n].weights["kernel"] for n in ("a", "b", "out"))
     ba, bb, bo = (norm[n].weights["bias"] for n in ("a", "b", "out"))
     h = np.concatenate([np.maximum(x @ ka + ba, 0), np.maximum(x @ kb + bb, 0)], axis=1)
-    np.testing.assert_allclose(h @ ko + bo, orig["out"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(h @ ko + bo, orig["out"] / lam_out, rtol=1e-4, atol=1e-5)
 
 
 def test_add_gets_coefficients():
@@ -236,7 +250,8 @@ def test_add_gets_coefficients():
     np.testing.assert_allclose(b, orig["b"] / lam_b, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(m, orig["m"] / lam_m, rtol=1e-4, atol=1e-6)
     assert m.max() == pytest.approx(1.0, rel=1e-5)
-    np.testing.assert_allclose(m @ ko + bo, orig["out"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(m @ ko + bo, orig["out"] / float(stats["out"]),
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_apply_scales_by_hand():
@@ -279,6 +294,6 @@ def test_relu_identity_node_is_normalised():
     np.testing.assert_allclose(norm.scales["r"], stats["r"], rtol=1e-12)
     acts = _relu_acts(norm, x)
     assert acts["r"].max() == pytest.approx(1.0, rel=1e-5)
-    orig_out = build_ann(graph).predict(x, verbose=0)
+    orig_out = build_ann(graph).predict(x, verbose=0) / float(stats["out"])
     np.testing.assert_allclose(build_ann(norm).predict(x, verbose=0), orig_out,
                                rtol=1e-4, atol=1e-5)

@@ -19,7 +19,7 @@ from typing import Any, Optional
 # Allowed values that later versions will extend; keep them module-level.
 DATASET_FORMATS = ("npz",)
 NORMALIZATION_METHODS = ("max", "percentile")
-SPIKE_CODES = ("rate",)
+SPIKE_CODES = ("rate", "ttfs", "ttfs_dyn_thresh")
 SPIKE_CODE_ALIASES = {"temporal_mean_rate": "rate"}
 SIMULATORS = ("INI",)
 RESET_MODES = ("subtraction", "zero")

@@ -37,14 +37,21 @@ from keras import ops
 from ..neurons import make_neuron
 
 LAYER_ACTIVATIONS = ("linear", "relu", "softmax")
+SPIKE_CODES = ("rate", "ttfs", "ttfs_dyn_thresh")
 
 
 class SpikeLayer(keras.layers.Layer):
     """Base class: synapse + optional neurons over a time sequence."""
 
     def __init__(self, activation: str = "linear", neuron: dict | None = None, gain=None,
-                 **kwargs):
+                 spike_code: str = "rate", **kwargs):
         super().__init__(**kwargs)
+        if spike_code not in SPIKE_CODES:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: spike_code must be one of "
+                             f"{SPIKE_CODES}, got {spike_code!r}")
+        self.spike_code = spike_code
+        # ttfs_dyn_thresh frames carry prospective spikes in a second batch half
+        self.prospective = spike_code == "ttfs_dyn_thresh"
         # Factor on the current (a number or nested lists broadcastable to a
         # frame): set by normalisation for neurons fed without weights.
         self.gain = None if gain is None else np.asarray(gain, dtype="float32").tolist()
@@ -82,19 +89,37 @@ class SpikeLayer(keras.layers.Layer):
         raise NotImplementedError
 
     def current(self, inputs):
-        """``frame_op`` times the gain, if any: the current the neurons integrate."""
+        """``frame_op`` times the gain, if any: the current the neurons integrate.
+
+        Under a TTFS code a layer with a bias only injects it into the samples
+        in which some input has spiked already.
+        """
         out = self.frame_op(inputs)
         if self.gain is not None:
             out = out * ops.convert_to_tensor(np.asarray(self.gain, dtype="float32"))
+        if self.spike_code != "rate" and getattr(self, "bias", None) is not None:
+            flat = ops.reshape(inputs, (ops.shape(inputs)[0], -1))
+            silent = 1.0 - ops.cast(ops.any(ops.not_equal(flat, 0), axis=1), out.dtype)
+            out = out - ops.reshape(silent, (-1,) + (1,) * (len(out.shape) - 1)) * self.bias
+        return out
+
+    def prospective_op(self, inputs):
+        """What the prospective spikes ``inputs`` could still bring: the layer's
+        operation with non-negative weights and no bias (``ttfs_dyn_thresh``).
+        Weightless layers route them like any signal."""
+        out = self.frame_op(inputs)
+        if self.gain is not None:
+            out = out * ops.convert_to_tensor(np.abs(np.asarray(self.gain, dtype="float32")))
         return out
 
     # -- sequence mode: all time steps at once ---------------------------
-    def synapse(self, inputs):
+    def synapse(self, inputs, op=None):
+        op = op or self.current
         if isinstance(inputs, (list, tuple)):
             folded = [fold_time(x) for x in inputs]
-            return unfold_time(self.current([f for f, _ in folded]), folded[0][1])
+            return unfold_time(op([f for f, _ in folded]), folded[0][1])
         x, bt = fold_time(inputs)
-        return unfold_time(self.current(x), bt)
+        return unfold_time(op(x), bt)
 
     def synapse_output_shape(self, input_shape):
         if _is_shape_list(input_shape):
@@ -104,19 +129,49 @@ class SpikeLayer(keras.layers.Layer):
 
     # -- step mode: one time step, state carried by the caller ------------
     def initial_state(self, batch_size, input_frame_shape):
-        """State of the layer before the first step (a tuple of tensors)."""
+        """State of the layer before the first step (a tuple of tensors).
+
+        ``batch_size`` counts samples (not the prospective half of a
+        ``ttfs_dyn_thresh`` frame)."""
         if not self.spiking:
             return ()
         shape = (batch_size,) + tuple(self.frame_output_shape(input_frame_shape))
         return tuple(self.neuron.initial_state(ops.zeros(shape)))
 
     def step(self, inputs, state):
-        """One time step: ``(frames in, state) -> (frame out, new state)``."""
-        current = self.current(inputs)
+        """One time step: ``(frames in, state) -> (frame out, new state)``.
+
+        Under ``ttfs_dyn_thresh`` a frame holds the samples in its first half
+        and their prospective spikes in its second half.
+        """
+        if not self.prospective:
+            current = self.current(inputs)
+            if not self.spiking:
+                return current, state
+            out, _, new_state = self.neuron.advance(current, state)
+            return out * self.neuron.spike_amplitude, tuple(new_state)
+        x, p = _split_halves(inputs)
+        current, missing = self.current(x), self.prospective_op(p)
         if not self.spiking:
-            return current, state
-        n, new_state = self.neuron.step(current, state)
-        return n * self.neuron.spike_amplitude, tuple(new_state)
+            return ops.concatenate([current, missing], axis=0), state
+        out, prospective, new_state = self.neuron.advance(current, state, missing)
+        return ops.concatenate([out * self.neuron.spike_amplitude, prospective], axis=0), \
+            tuple(new_state)
+
+    def events(self, out, old_state, new_state):
+        """Spikes (or, for analog signals, non-zero values) this step's output carries."""
+        if self.spiking and hasattr(self.neuron, "events"):
+            return self.neuron.events(old_state, new_state)
+        if self.spike_amplitude is not None:
+            return out / self.spike_amplitude
+        return ops.cast(ops.not_equal(out, 0), out.dtype)
+
+    def readout_bonus(self, state):
+        """Added to the accumulated output when this layer is the network's output
+        (a tie-breaker for TTFS outputs); 0 for other codes."""
+        if self.spiking and hasattr(self.neuron, "readout_bonus"):
+            return self.neuron.readout_bonus(state)
+        return 0.0
 
     # -- Keras API -------------------------------------------------------
     def build(self, input_shape):
@@ -128,18 +183,37 @@ class SpikeLayer(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        current = self.synapse(inputs)
+        if not self.prospective:
+            current = self.synapse(inputs)
+            if not self.spiking:
+                return current
+            out = self.neuron.run(current)
+            out = out[0] if isinstance(out, tuple) else out
+            return out * self.neuron.spike_amplitude
+        x, p = _split_halves(inputs)
+        current, missing = self.synapse(x), self.synapse(p, op=self.prospective_op)
         if not self.spiking:
-            return current
-        return self.neuron.run(current) * self.neuron.spike_amplitude
+            return ops.concatenate([current, missing], axis=0)
+        psp, prospective = self.neuron.run(current, missing)
+        return ops.concatenate([psp * self.neuron.spike_amplitude, prospective], axis=0)
 
     def compute_output_shape(self, input_shape):
         return self.synapse_output_shape(input_shape)
 
     def get_config(self):
         config = super().get_config()
-        config.update(activation=self.activation, neuron=self.neuron_config, gain=self.gain)
+        config.update(activation=self.activation, neuron=self.neuron_config, gain=self.gain,
+                      spike_code=self.spike_code)
         return config
+
+
+def _split_halves(inputs):
+    """Split frames (or each of a list of frames) into samples and prospective spikes."""
+    if isinstance(inputs, (list, tuple)):
+        halves = [_split_halves(x) for x in inputs]
+        return [h[0] for h in halves], [h[1] for h in halves]
+    half = ops.shape(inputs)[0] // 2
+    return inputs[:half], inputs[half:]
 
 
 def _is_shape_list(shape) -> bool:

@@ -45,23 +45,33 @@ class SpikeMaxPooling2D(_SpikePool2D):
     maximum: at every step the output has fired exactly as often as the
     input that has fired most so far. With one spike per step this is the
     same as gating through the input with the highest count.
+
+    Under the TTFS codes a neuron's output is 0 before and 1 after its one
+    spike, so the plain max of each step passes the first spike of the
+    window (and the max of the prospective spikes, whether any may come).
     """
 
     def frame_op(self, inputs):
         return ops.max_pool(inputs, self.pool_size, strides=self.strides, padding=self.padding)
 
-    def synapse(self, inputs):
+    def synapse(self, inputs, op=None):
+        if self.spike_code != "rate":
+            return super().synapse(inputs, op)
         x, bt = fold_time(ops.cumsum(inputs, axis=1))
         running_max = unfold_time(self.frame_op(x), bt)
         previous = ops.pad(running_max[:, :-1], [(0, 0), (1, 0)] + [(0, 0)] * 3)
         return running_max - previous
 
     def initial_state(self, batch_size, input_frame_shape):
+        if self.spike_code != "rate":
+            return super().initial_state(batch_size, input_frame_shape)
         # (cumulative input so far, running maximum emitted so far)
         return (ops.zeros((batch_size,) + tuple(input_frame_shape)),
                 ops.zeros((batch_size,) + tuple(self.frame_output_shape(input_frame_shape))))
 
     def step(self, inputs, state):
+        if self.spike_code != "rate":
+            return super().step(inputs, state)
         cumulative = state[0] + inputs
         running_max = self.frame_op(cumulative)
         return running_max - state[1], (cumulative, running_max)

@@ -57,6 +57,18 @@ class SpikeInput(SpikeLayer):
     def frame_output_shape(self, frame_shape):
         return tuple(frame_shape)
 
+    def step(self, inputs, state):
+        out = self.frame_op(inputs)
+        if self.prospective:   # the input is all there from the start: nothing missing
+            out = ops.concatenate([out, ops.zeros_like(out)], axis=0)
+        return out, state
+
+    def call(self, inputs):
+        out = self.synapse(inputs)
+        if self.prospective:
+            out = ops.concatenate([out, ops.zeros_like(out)], axis=0)
+        return out
+
     def get_config(self):
         return {**super().get_config(), "poisson": self.poisson, "input_rate": self.input_rate,
                 "dt": self.dt, "seed": self.seed, "ann_macs": self.ann_macs}

@@ -34,6 +34,9 @@ class SpikeDense(SpikeLayer):
     def frame_op(self, inputs):
         return ops.matmul(inputs, self.kernel) + self.bias
 
+    def prospective_op(self, inputs):
+        return ops.matmul(inputs, ops.abs(self.kernel))
+
     def frame_output_shape(self, frame_shape):
         return tuple(frame_shape[:-1]) + (self.units,)
 
@@ -75,8 +78,14 @@ class SpikeConv2D(_SpikeConvBase):
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
 
     def frame_op(self, inputs):
-        return ops.conv(inputs, self.kernel, strides=self.strides, padding=self.padding,
-                        dilation_rate=self.dilation_rate) + self.bias
+        return self._conv(inputs, self.kernel) + self.bias
+
+    def prospective_op(self, inputs):
+        return self._conv(inputs, ops.abs(self.kernel))
+
+    def _conv(self, inputs, kernel):
+        return ops.conv(inputs, kernel, strides=self.strides, padding=self.padding,
+                        dilation_rate=self.dilation_rate)
 
     def frame_output_shape(self, frame_shape):
         return self._spatial_out(frame_shape) + (self.filters,)
@@ -102,8 +111,14 @@ class SpikeDepthwiseConv2D(_SpikeConvBase):
                                     initializer="zeros")
 
     def frame_op(self, inputs):
-        return ops.depthwise_conv(inputs, self.kernel, strides=self.strides,
-                                  padding=self.padding, dilation_rate=self.dilation_rate) + self.bias
+        return self._conv(inputs, self.kernel) + self.bias
+
+    def prospective_op(self, inputs):
+        return self._conv(inputs, ops.abs(self.kernel))
+
+    def _conv(self, inputs, kernel):
+        return ops.depthwise_conv(inputs, kernel, strides=self.strides, padding=self.padding,
+                                  dilation_rate=self.dilation_rate)
 
     def frame_output_shape(self, frame_shape):
         return self._spatial_out(frame_shape) + (frame_shape[-1] * self.depth_multiplier,)

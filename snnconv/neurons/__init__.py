@@ -7,8 +7,9 @@ A neuron model is a small class with ``get_config()``, ``run(currents)``
 neuron model is one new module registered here.
 """
 from .integrate_fire import IFNeuron, IFParams, IFState, if_step
+from .ttfs import TTFSNeuron, TTFSParams, TTFSState, ttfs_step
 
-NEURON_MODELS = {"if": IFNeuron}
+NEURON_MODELS = {"if": IFNeuron, "ttfs": TTFSNeuron}
 
 
 def make_neuron(config: dict | None):
@@ -25,4 +26,5 @@ def make_neuron(config: dict | None):
     return cls(**config)
 
 
-__all__ = ["IFNeuron", "IFParams", "IFState", "if_step", "make_neuron", "NEURON_MODELS"]
+__all__ = ["IFNeuron", "IFParams", "IFState", "if_step", "TTFSNeuron", "TTFSParams",
+           "TTFSState", "ttfs_step", "make_neuron", "NEURON_MODELS"]

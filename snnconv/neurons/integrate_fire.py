@@ -110,6 +110,14 @@ class IFNeuron:
         """One time step: ``(current, state) -> (spike counts, new state)``."""
         return if_step(current, IFState(*state), self.params)
 
+    def advance(self, current, state, missing=None):
+        """The layers' uniform step: ``-> (spike counts, prospective, new state)``.
+        Rate-coded neurons track no prospective spikes."""
+        if missing is not None:
+            raise ValueError("IF neurons have no dynamic threshold (missing impulse)")
+        n, new = if_step(current, IFState(*state), self.params)
+        return n, None, new
+
     def run(self, currents, return_potentials: bool = False):
         """Simulate a batch: ``currents`` is ``(batch, time, ...)``.
 

@@ -9,7 +9,7 @@ from ..simulation import simulate_batch
 
 class IniSimulator:
     name = "INI"
-    spike_codes = ("rate",)
+    spike_codes = ("rate", "ttfs", "ttfs_dyn_thresh")
 
     def convert(self, graph: Graph, spike_code: str = "rate", *, v_thresh: float = 1.0,
                 reset: str = "subtraction", tau_refrac: float = 0.0, dt: float = 1.0,
@@ -21,12 +21,19 @@ class IniSimulator:
         if spike_code not in self.spike_codes:
             raise SnnconvError(f"simulator INI has no spike code {spike_code!r}; "
                                f"available: {', '.join(self.spike_codes)}")
-        neuron = {"model": "if", "v_thresh": float(v_thresh), "reset": reset,
-                  "tau_refrac": float(tau_refrac), "dt": float(dt),
-                  "tau_mem": None if tau_mem is None else float(tau_mem),
-                  "max_spikes_per_dt": int(max_spikes_per_dt), "v_init": float(v_init)}
+        if spike_code == "rate":
+            neuron = {"model": "if", "v_thresh": float(v_thresh), "reset": reset,
+                      "tau_refrac": float(tau_refrac), "dt": float(dt),
+                      "tau_mem": None if tau_mem is None else float(tau_mem),
+                      "max_spikes_per_dt": int(max_spikes_per_dt), "v_init": float(v_init)}
+        else:
+            # TTFS neurons fire once, reset to zero and stay refractory: the
+            # reset, refractory, leak and multi-spike settings do not apply.
+            neuron = {"model": "ttfs", "v_thresh": float(v_thresh), "dt": float(dt),
+                      "dyn_thresh": spike_code == "ttfs_dyn_thresh"}
         return build_spiking_model(graph, neuron, poisson_input=poisson_input,
-                                   input_rate=input_rate, seed=seed, max2avg_pool=max2avg_pool)
+                                   input_rate=input_rate, seed=seed, max2avg_pool=max2avg_pool,
+                                   spike_code=spike_code)
 
     def simulate_batch(self, snn, x, steps):
         return simulate_batch(snn, x, steps)
