@@ -48,11 +48,23 @@ class SpikeMaxPooling2D(_SpikePool2D):
 
     Under the TTFS codes a neuron's output is 0 before and 1 after its one
     spike, so the plain max of each step passes the first spike of the
-    window (and the max of the prospective spikes, whether any may come).
+    window. Its prospective spike (``ttfs_dyn_thresh``) is 1 while the
+    window has not passed a spike yet and some input in it may still fire:
+    once the first spike is through, later ones change nothing.
     """
+
+    def _gate(self, out):
+        """``[psp; max of prospective]`` -> ``[psp; prospective of windows not yet fired]``."""
+        half = ops.shape(out)[0] // 2
+        psp = out[:half]
+        return ops.concatenate([psp, out[half:] * (1.0 - psp)], axis=0)
 
     def frame_op(self, inputs):
         return ops.max_pool(inputs, self.pool_size, strides=self.strides, padding=self.padding)
+
+    def call(self, inputs):
+        out = super().call(inputs)
+        return self._gate(out) if self.prospective else out
 
     def synapse(self, inputs, op=None):
         if self.spike_code != "rate":
@@ -71,7 +83,8 @@ class SpikeMaxPooling2D(_SpikePool2D):
 
     def step(self, inputs, state):
         if self.spike_code != "rate":
-            return super().step(inputs, state)
+            out, state = super().step(inputs, state)
+            return (self._gate(out) if self.prospective else out), state
         cumulative = state[0] + inputs
         running_max = self.frame_op(cumulative)
         return running_max - state[1], (cumulative, running_max)
