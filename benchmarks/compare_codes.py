@@ -1,0 +1,90 @@
+"""Accuracy, spikes, SynOps and decision time of each spike code, on one network.
+
+For the bundled MNIST CNN (default) or any `.keras` model with MNIST-shaped
+input, prints one row per spike code (rate, ttfs, ttfs_dyn_thresh): accuracy
+at the end and at its best step, spikes per neuron (max over layers), SynOps
+per sample, how many times fewer SynOps than the rate code needs at its own
+best accuracy, and the mean decision time of the TTFS codes. Everything is
+measured in this one run, on the same images.
+
+    python benchmarks/compare_codes.py [--model PATH] [--data NPZ] [--num 1000]
+        [--steps 100] [--norm max|percentile] [--percentile 99.9]
+
+``--data`` takes an .npz with x_test/y_test (uint8 0..255) and x_norm or
+x_train, e.g. the bundled subset (default) or ../shared/data/mnist.npz.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+import snnconv  # noqa: E402
+from snnconv.data import bundled_dataset_path, bundled_model_path  # noqa: E402
+from snnconv.datasets import load_dataset  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=str(bundled_model_path()))
+    ap.add_argument("--data", default=str(bundled_dataset_path()))
+    ap.add_argument("--num", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--norm", choices=("max", "percentile"), default="percentile")
+    ap.add_argument("--percentile", type=float, default=99.9)
+    ap.add_argument("--num-norm", type=int, default=1000)
+    ap.add_argument("--codes", default="rate,ttfs,ttfs_dyn_thresh")
+    args = ap.parse_args()
+
+    ann = snnconv.load_model(args.model)
+    graph = snnconv.parse(ann)
+    data = load_dataset(args.data, graph.input_node.output_shape, 1 / 255)
+    x, y = data.x_test[:args.num], data.y_test[:args.num]
+    ann_acc = float(np.mean(ann.predict(x, verbose=0).argmax(1) == y))
+    graph = snnconv.normalize(graph, data.x_norm[:args.num_norm], method=args.norm,
+                              percentile=args.percentile)
+    print(f"model {graph.name}, {len(x)} test images, T = {args.steps}, "
+          f"normalisation {args.norm}" + (f" {args.percentile:g}" if args.norm != "max" else ""))
+    print(f"ANN accuracy {100 * ann_acc:.2f} %, ANN MACs per sample "
+          f"{sum(snnconv.ann.count_macs(graph).values()):,}")
+    header = (f"{'code':<17}{'acc end %':>10}{'best %':>8}{'@step':>6}{'max spk/neuron':>15}"
+              f"{'SynOps/sample':>15}{'rate/this':>10}{'decision t':>11}")
+    print(header)
+    rate_best_synops = None
+    for code in args.codes.split(","):
+        snn = snnconv.convert(graph, spike_code=code)
+        r = snnconv.evaluate(snn, x, y, num_steps=args.steps, batch_size=100, progress=False)
+        best = int(np.argmax(r.accuracy_per_step)) + 1
+        synops_best = float(r.synops_per_step[:best].sum())
+        max_spikes = _max_spikes_per_neuron(snn, x[:100], args.steps) if code != "rate" \
+            else max(r.spikes_per_neuron.values())
+        if code == "rate":
+            rate_best_synops = synops_best
+        ratio = f"{rate_best_synops / r.synops:.1f}" if rate_best_synops else "-"
+        dec = r.mean_decision_time
+        print(f"{code:<17}{100 * r.accuracy:>10.2f}{100 * r.accuracy_at(best):>8.2f}{best:>6}"
+              f"{max_spikes:>15.2f}{r.synops:>15,.0f}{ratio:>10}"
+              f"{'-' if dec is None else f'{dec:.1f}':>11}")
+
+
+def _max_spikes_per_neuron(snn, x, steps):
+    """The most spikes any single neuron fires (TTFS: must be <= 1), from the
+    layers' own PSP sequences (0 before the spike, 1 after)."""
+    import keras
+
+    from snnconv.simulation import spiking_layers
+    frames = np.repeat(x[:, None], steps, axis=1)
+    most = 0.0
+    for lay in spiking_layers(snn):
+        psp = np.asarray(keras.Model(snn.inputs, lay.output)(frames))
+        psp = psp[:len(x)]                      # drop a ttfs_dyn_thresh prospective half
+        rises = np.diff(np.concatenate([np.zeros_like(psp[:, :1]), psp], axis=1), axis=1)
+        most = max(most, float((rises > 0).sum(axis=1).max()))
+    return most
+
+
+if __name__ == "__main__":
+    main()
