@@ -107,15 +107,16 @@ class TTFSNeuron:
         return 0.25 + ops.arctan(v) / (2 * math.pi)
 
     def run(self, currents, missing=None):
-        """Sequence mode: ``(batch, time, ...)`` -> (psp, prospective) sequences."""
+        """Sequence mode: ``(batch, time, ...)`` -> (psp, prospective) sequences
+        (prospective is None without the dynamic threshold)."""
         seq = ops.moveaxis(currents, 1, 0)
         miss = None if missing is None else ops.moveaxis(missing, 1, 0)
 
         def step(state, inputs):
             cur, m = inputs if miss is not None else (inputs, 0.0)
             psp, _, pro, new = ttfs_step(cur, m, TTFSState(*state), self.params)
-            return new, (psp, pro)
+            return new, ((psp, pro) if self.dyn_thresh else (psp,))
 
         xs = (seq, miss) if miss is not None else seq
-        psp, pro = scan_time(step, self.initial_state(seq[0]), xs)
-        return ops.moveaxis(psp, 0, 1), ops.moveaxis(pro, 0, 1)
+        outs = [ops.moveaxis(o, 0, 1) for o in scan_time(step, self.initial_state(seq[0]), xs)]
+        return outs[0], (outs[1] if len(outs) > 1 else None)
