@@ -76,6 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     p_check.add_argument("--set", dest="overrides", action="append", metavar="SECTION.KEY=VALUE",
                          default=[], help=set_help)
 
+    p_eval = sub.add_parser(
+        "evaluate", help="run every combination of list-valued keys and compare them",
+        description="Run CONFIG once per combination of its list-valued keys (e.g. "
+                    "'spike_code = rate, ttfs'; 'percentile = 99.0, 99.9') on the same data, "
+                    "each into its own run folder below paths.log_dir_of_current_run, and "
+                    "write a comparison table (CSV, JSON) and plot there. Settings already "
+                    "complete are not run again.")
+    p_eval.add_argument("config", metavar="CONFIG", help="the INI config file")
+    p_eval.add_argument("--set", dest="overrides", action="append", metavar="SECTION.KEY=VALUE",
+                        default=[], help=set_help)
+
+    p_report = sub.add_parser("report", help="(re)draw the plots of a run folder from its log",
+                              description="Redraw the PNG plots of RUN_DIR from its results.h5, "
+                                          "without simulating again.")
+    p_report.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (holds results.h5)")
+
     p_init = sub.add_parser("init", help="write the commented default config to PATH",
                             description="Write the commented default configuration to PATH.")
     p_init.add_argument("path", metavar="PATH", help="config file to create")
@@ -88,6 +104,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config, parse_set_options(args.overrides))
     from snnconv import pipeline  # heavy (TensorFlow): imported only here
     pipeline.run(config)
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from snnconv.sweep import run_sweep   # loads the configs before importing TensorFlow
+    run_sweep(args.config, parse_set_options(args.overrides))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from snnconv.report import draw_report
+    for path in draw_report(args.run_dir):
+        print(f"wrote {path}")
     return 0
 
 
@@ -106,7 +135,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"run": _cmd_run, "check": _cmd_check, "init": _cmd_init}
+_COMMANDS = {"run": _cmd_run, "evaluate": _cmd_evaluate, "report": _cmd_report,
+             "check": _cmd_check, "init": _cmd_init}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

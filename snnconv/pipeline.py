@@ -31,6 +31,9 @@ def run(config) -> RunOutcome:
     from .parsing import load_model, parse
     from .results import staged_run_dir, write_results
 
+    # TensorFlow warns about re-traced predict functions when one process
+    # converts several models (sweeps); that is expected here, not a problem.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     keras.utils.set_random_seed(config.simulation.seed)
     verbose = config.output.verbose
     say = print if verbose else (lambda *a, **k: None)

@@ -240,6 +240,8 @@ class OutputConfig:
     verbose: int = _key("int", min=0, max=2)
     overwrite: bool = _key("bool")
     plot: bool = _key("bool")
+    energy_per_synop_pj: float = _key("float", min=0)
+    energy_per_mac_pj: float = _key("float", min=0)
 
 
 # Section name -> dataclass, in file order.

@@ -1,0 +1,228 @@
+"""``snnconv evaluate``: run every combination of list-valued config keys and compare them.
+
+A config key of kind number, boolean or choice may hold a comma-separated
+list (``spike_code = rate, ttfs``; ``percentile = 99.0, 99.9``). Every
+combination is one *setting*, run through the ordinary pipeline into its
+own run directory below the sweep directory (``log_dir_of_current_run``):
+
+* ``<sweep dir>/<setting label>/`` — a complete run directory each
+  (see :mod:`snnconv.results`);
+* ``comparison.csv`` / ``comparison.json`` — one row per setting;
+* ``accuracy_comparison.png`` — accuracy against time for every setting.
+
+A setting whose run directory already holds a ``summary.json`` is complete
+(run directories appear only when complete), so an interrupted sweep
+resumes where it stopped. A setting that fails with a user-facing error is
+reported in its row and does not stop the others.
+"""
+from __future__ import annotations
+
+import configparser
+import csv
+import dataclasses
+import io
+import itertools
+import json
+import os
+import re
+from pathlib import Path
+
+from .config import load_config
+from .config.schema import SECTIONS, key_spec
+from .errors import ConfigError, SnnconvError
+
+SWEEPABLE = ("int", "float", "bool", "choice")
+
+
+@dataclasses.dataclass
+class Setting:
+    label: str
+    values: dict[str, str]          # "section.key" -> value, the swept keys only
+    config: object                  # the resolved Config of this setting
+
+
+def sweep_axes(config_path) -> dict[tuple[str, str], list[str]]:
+    """The list-valued keys of a config file: ``{(section, key): [values]}``."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(config_path, encoding="utf-8")
+    except configparser.Error as e:
+        raise ConfigError(f"{config_path}: not a valid INI file: {e}") from None
+    axes = {}
+    for section in parser.sections():
+        for key, value in parser.items(section):
+            if "," not in value or section.lower() not in SECTIONS:
+                continue
+            try:
+                spec = key_spec(section.lower(), key.lower())
+            except KeyError:
+                continue                       # load_config names the unknown key
+            if spec.kind not in SWEEPABLE:
+                raise ConfigError(f"{config_path}: {section}.{key} = {value!r}: only number, "
+                                  "boolean and choice keys can hold a list of values")
+            values = [v.strip() for v in value.split(",")]
+            if any(not v for v in values):
+                raise ConfigError(f"{config_path}: {section}.{key} = {value!r}: empty entry "
+                                  "in the list")
+            axes[(section.lower(), key.lower())] = values
+    return axes
+
+
+def expand(config_path, overrides: dict | None = None) -> list[Setting]:
+    """Every combination of the list-valued keys, each validated into a Config."""
+    config_path = Path(config_path)
+    overrides = {s: dict(v) for s, v in (overrides or {}).items()}
+    axes = {k: v for k, v in sweep_axes(config_path).items()
+            if k[1] not in overrides.get(k[0], {})}
+    settings = []
+    for combo in itertools.product(*axes.values()):
+        chosen = dict(zip(axes, combo))
+        ov = {s: dict(v) for s, v in overrides.items()}
+        for (section, key), value in chosen.items():
+            ov.setdefault(section, {})[key] = value
+        config = load_config(config_path, ov)
+        values = {f"{s}.{k}": v for (s, k), v in chosen.items()}
+        settings.append(Setting(_label(values), values, config))
+    return settings
+
+
+def _label(values: dict[str, str]) -> str:
+    if not values:
+        return "run"
+    text = "__".join(f"{k.split('.')[1]}={v}" for k, v in values.items())
+    return re.sub(r"[^A-Za-z0-9_.=+-]", "_", text)
+
+
+def run_sweep(config_path, overrides: dict | None = None) -> tuple[Path, list[dict]]:
+    """Run (or resume) every setting; write and print the comparison. Returns its rows."""
+    from . import pipeline
+
+    settings = expand(config_path, overrides)
+    base = settings[0].config.paths.log_dir_of_current_run
+    rows = []
+    for i, setting in enumerate(settings, 1):
+        run_dir = base / setting.label
+        verbose = setting.config.output.verbose
+        if verbose:
+            print(f"[{i}/{len(settings)}] {setting.label}")
+        summary_file = run_dir / "summary.json"
+        error = None
+        if summary_file.exists():
+            summary = json.loads(summary_file.read_text())
+            if verbose:
+                print("  already complete, not run again")
+        else:
+            ov = {s: dict(v) for s, v in (overrides or {}).items()}
+            for name, value in setting.values.items():
+                section, key = name.split(".")
+                ov.setdefault(section, {})[key] = value
+            ov.setdefault("paths", {})["log_dir_of_current_run"] = str(run_dir)
+            try:
+                summary = pipeline.run(load_config(config_path, ov)).summary
+            except SnnconvError as e:
+                summary, error = {}, str(e)
+                print(f"  failed: {e}")
+        rows.append(comparison_row(setting, summary, error))
+    write_comparison(base, rows)
+    print(format_comparison(rows))
+    print(f"comparison written to {base}")
+    return base, rows
+
+
+def comparison_row(setting: Setting, summary: dict, error: str | None) -> dict:
+    cfg = setting.config
+    row = {"setting": setting.label, **setting.values, "error": error}
+    if not summary or "snn_accuracy" not in summary:
+        return row
+    steps = summary["num_steps"]
+    acc = summary["snn_accuracy_at_step"]
+    quarter, half = max(1, round(steps / 4)), max(1, round(steps / 2))
+    synops, macs = summary["synops_per_sample"], summary["ann_macs_per_sample"]
+    neurons = summary.get("num_neurons")
+    row.update({
+        "ann_accuracy": summary.get("ann_accuracy"),
+        f"snn_accuracy_T/4": acc.get(str(quarter)),
+        f"snn_accuracy_T/2": acc.get(str(half)),
+        "snn_accuracy": summary["snn_accuracy"],
+        "num_steps": steps,
+        "steps_to_within_1pt_of_ann": summary.get("steps_to_within_1pt_of_ann"),
+        "spikes_per_neuron": (summary["spikes_per_sample"] / neurons) if neurons else None,
+        "synops_per_sample": synops,
+        "synops_per_ann_mac": summary.get("synops_per_ann_mac"),
+        "snn_energy_nj": synops * cfg.output.energy_per_synop_pj / 1000,
+        "ann_energy_nj": macs * cfg.output.energy_per_mac_pj / 1000,
+        "mean_decision_time": summary.get("mean_decision_time"),
+    })
+    return row
+
+
+def write_comparison(folder: Path, rows: list[dict]) -> None:
+    """``comparison.csv`` and ``comparison.json`` (atomically) and the accuracy plot."""
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    _atomic_write(folder / "comparison.csv", buf.getvalue())
+    _atomic_write(folder / "comparison.json", json.dumps(rows, indent=2) + "\n")
+    curves = {}
+    for row in rows:
+        h5 = folder / row["setting"] / "results.h5"
+        if row.get("error") is None and h5.exists():
+            curves[row["setting"]] = h5
+    if curves:
+        plot_comparison(curves, folder / "accuracy_comparison.png")
+
+
+def plot_comparison(curves: dict[str, Path], path: Path) -> None:
+    import h5py
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ann = None
+    for label, h5 in curves.items():
+        with h5py.File(h5, "r") as f:
+            ax.plot(f["time"][:], 100 * f["accuracy_per_step"][:], label=label)
+            ann = f.attrs.get("ann_accuracy", ann)
+    if ann is not None and ann == ann:          # not NaN
+        ax.axhline(100 * ann, color="k", linestyle="--", label="ANN")
+    ax.set_xlabel("simulated time")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def format_comparison(rows: list[dict]) -> str:
+    def pct(v):
+        return "   -  " if v is None else f"{100 * v:6.2f}"
+
+    def num(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    lines = [f"{'setting':<44}{'ANN %':>7}{'SNN@T/2':>8}{'SNN %':>7}{'to 1pt':>7}"
+             f"{'spk/neur':>9}{'SynOps':>12}{'/MAC':>6}{'E SNN nJ':>10}{'E ANN nJ':>10}"]
+    for r in rows:
+        if r.get("error"):
+            lines.append(f"{r['setting']:<44}  failed: {r['error']}")
+            continue
+        lines.append(
+            f"{r['setting']:<44}{pct(r.get('ann_accuracy')):>7}{pct(r.get('snn_accuracy_T/2')):>8}"
+            f"{pct(r.get('snn_accuracy')):>7}{num(r.get('steps_to_within_1pt_of_ann'), 'd'):>7}"
+            f"{num(r.get('spikes_per_neuron'), '.2f'):>9}{num(r.get('synops_per_sample'), ',.0f'):>12}"
+            f"{num(r.get('synops_per_ann_mac'), '.1f'):>6}{num(r.get('snn_energy_nj'), '.0f'):>10}"
+            f"{num(r.get('ann_energy_nj'), '.0f'):>10}")
+    return "\n".join(lines)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
