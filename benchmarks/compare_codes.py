@@ -79,7 +79,7 @@ def _max_spikes_per_neuron(snn, x, steps):
     frames = np.repeat(x[:, None], steps, axis=1)
     most = 0.0
     for lay in spiking_layers(snn):
-        psp = np.asarray(keras.Model(snn.inputs, lay.output)(frames))
+        psp = np.asarray(keras.Model(snn.inputs, lay.output)([frames]))
         psp = psp[:len(x)]                      # drop a ttfs_dyn_thresh prospective half
         rises = np.diff(np.concatenate([np.zeros_like(psp[:, :1]), psp], axis=1), axis=1)
         most = max(most, float((rises > 0).sum(axis=1).max()))

@@ -11,6 +11,9 @@ from .errors import DataError
 
 log = logging.getLogger(__name__)
 
+# samples whose ANN activations and SNN rates are compared neuron by neuron
+DIAGNOSTIC_SAMPLES = 10
+
 
 @dataclasses.dataclass
 class RunOutcome:
@@ -86,14 +89,18 @@ def run(config) -> RunOutcome:
     with staged_run_dir(run_dir, overwrite=config.output.overwrite) as stage:
         if tools.save_snn:
             snn.save(stage / config.paths.filename_snn)
-        result = None
+        result, pairs = None, None
         if tools.simulate:
             sim = config.simulation
             result = evaluate(snn, x_test, y_test, num_steps=sim.num_steps,
                               batch_size=sim.batch_size, top_k=sim.top_k,
                               progress=verbose > 0)
+            if config.conversion.spike_code == "rate":
+                from .diagnostics import ann_vs_snn
+                pairs = ann_vs_snn(graph, snn, x_test[:DIAGNOSTIC_SAMPLES], sim.num_steps)
         summary = write_results(stage, result, ann_accuracy, config.to_ini(),
                                 scales=graph.scales, plot=config.output.plot,
+                                ann_vs_snn=pairs,
                                 extra={"model": graph.name,
                                        "simulator": config.simulation.simulator,
                                        "spike_code": config.conversion.spike_code})

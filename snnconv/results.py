@@ -9,10 +9,14 @@ Layout of ``<run dir>/``:
   ``decision_steps`` ``(N,)`` (TTFS codes: step of each sample's first
   output spike, 0 if none),
   ``spikes_per_step/<layer>`` ``(T,)`` (mean spikes per sample in each step),
-  ``normalization/<node>`` (the scale λ of each node); file attributes hold
+  ``normalization/<node>`` (the scale λ of each node),
+  ``ann_vs_snn/<layer>/ann`` and ``/snn`` (rate code: normalised ANN
+  activations and SNN rates × spike amplitude of up to 2000 sample-neuron
+  pairs, attribute ``correlation``); file attributes hold
   ``ann_accuracy``, ``num_samples``, ``num_steps``, ``dt``, ``top_k``,
   ``ann_macs``, ``neurons_<layer>``;
 * ``accuracy.png`` — SNN accuracy against simulated time, ANN as reference;
+* ``ann_vs_snn.png`` — rate code: ANN activation against SNN rate, per layer;
 * the converted SNN (``filename_snn``, ``.keras``).
 
 Everything is first written into a hidden sibling folder, which replaces
@@ -95,20 +99,26 @@ def summary(result: EvaluationResult | None, ann_accuracy: float | None,
 
 def write_results(folder: Path, result: EvaluationResult | None, ann_accuracy: float | None,
                   config_text: str, scales: dict | None = None, plot: bool = True,
-                  extra: dict | None = None) -> dict:
-    """Write config, HDF5 results, plot and summary (last) into ``folder``."""
+                  extra: dict | None = None, ann_vs_snn: dict | None = None) -> dict:
+    """Write config, HDF5 results, plots and summary (last) into ``folder``."""
     folder = Path(folder)
     (folder / "config.ini").write_text(config_text)
     if result is not None:
-        _write_h5(folder / "results.h5", result, ann_accuracy, scales or {})
+        _write_h5(folder / "results.h5", result, ann_accuracy, scales or {}, ann_vs_snn or {})
         if plot:
             plot_accuracy(result, ann_accuracy, folder / "accuracy.png")
+            if ann_vs_snn:
+                from .diagnostics import plot_ann_vs_snn
+                plot_ann_vs_snn(ann_vs_snn, folder / "ann_vs_snn.png")
+    if ann_vs_snn:
+        extra = {**(extra or {}), "ann_vs_snn_correlation": {
+            k: _finite(v["correlation"]) for k, v in ann_vs_snn.items()}}
     data = summary(result, ann_accuracy, scales, extra)
     (folder / "summary.json").write_text(json.dumps(data, indent=2) + "\n")
     return data
 
 
-def _write_h5(path: Path, r: EvaluationResult, ann_accuracy, scales) -> None:
+def _write_h5(path: Path, r: EvaluationResult, ann_accuracy, scales, ann_vs_snn) -> None:
     import h5py
     with h5py.File(path, "w") as f:
         f["accuracy_per_step"] = r.accuracy_per_step
@@ -123,6 +133,10 @@ def _write_h5(path: Path, r: EvaluationResult, ann_accuracy, scales) -> None:
         g = f.create_group("normalization")
         for name, v in scales.items():
             g[name] = np.asarray(v, dtype=np.float64)
+        for name, p in ann_vs_snn.items():
+            g = f.create_group(f"ann_vs_snn/{name}")
+            g["ann"], g["snn"] = p["ann"], p["snn"]
+            g.attrs["correlation"] = p["correlation"]
         f.attrs.update(num_samples=r.num_samples, num_steps=r.num_steps, dt=r.dt,
                        top_k=r.top_k, ann_macs=r.ann_macs,
                        ann_accuracy=np.nan if ann_accuracy is None else ann_accuracy)

@@ -58,6 +58,16 @@ def test_run_writes_complete_results(demo_run):
         assert set(f["spikes_per_step"]) == {"conv1", "conv2"}
         assert f["normalization/conv1"][()] == pytest.approx(
             summary["normalization_scales"]["conv1"])
+        # the conversion diagnostic: SNN rates track the normalised ANN activations
+        for layer in ("conv1", "conv2"):
+            g = f[f"ann_vs_snn/{layer}"]
+            a, r = g["ann"][:], g["snn"][:]
+            assert len(a) == len(r) > 100
+            assert g.attrs["correlation"] == pytest.approx(np.corrcoef(a, r)[0, 1])
+            assert g.attrs["correlation"] > 0.98
+            assert np.abs(r - np.clip(a, 0, 1)).mean() < 0.03
+    assert (demo_run / "ann_vs_snn.png").read_bytes()[:4] == b"\x89PNG"
+    assert set(summary["ann_vs_snn_correlation"]) == {"conv1", "conv2"}
     # the resolved config loads again and names the same model
     again = snnconv.load_config(demo_run / "config.ini")
     assert again.paths.filename_ann == bundled_model_path()
