@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -267,17 +266,11 @@ def plot_accuracy(time, accuracy, top_k_accuracy, path, *, top_k: int = 5,
     return _save(fig, Path(path))
 
 
-def _natural_key(name: str):
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
-            for part in re.split(r"(\d+)", name)]
-
-
 def plot_spikes_per_layer(results: dict, path) -> Path:
     """Bar chart of :func:`spikes_per_neuron`, one bar per spiking layer."""
     per_neuron = spikes_per_neuron(results)
-    # HDF5 lists groups alphabetically; natural order puts Keras' automatic
-    # names (dense, dense_1, ..., dense_10) back in creation order
-    names = sorted(per_neuron, key=_natural_key)
+    # results.py writes the layers in network order (an order-tracking group)
+    names = list(per_neuron)
     values = [per_neuron[k] for k in names]
     fig = _figure((max(6.0, 0.6 * len(names) + 2), 4.5))
     ax = fig.add_subplot()

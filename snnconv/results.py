@@ -15,8 +15,9 @@ Layout of ``<run dir>/``:
   pairs, attribute ``correlation``); file attributes hold
   ``ann_accuracy``, ``num_samples``, ``num_steps``, ``dt``, ``top_k``,
   ``ann_macs``, ``neurons_<layer>``;
-* ``accuracy.png`` — SNN accuracy against simulated time, ANN as reference;
-* ``ann_vs_snn.png`` — rate code: ANN activation against SNN rate, per layer;
+* PNG plots drawn from ``results.h5`` by :func:`snnconv.report.draw_report`
+  (``accuracy.png``, ``spikes_per_layer.png``, ``synops.png``, and
+  ``decision_times.png`` for TTFS codes, ``ann_vs_snn.png`` for the rate code);
 * the converted SNN (``filename_snn``, ``.keras``).
 
 Everything is first written into a hidden sibling folder, which replaces
@@ -105,11 +106,9 @@ def write_results(folder: Path, result: EvaluationResult | None, ann_accuracy: f
     (folder / "config.ini").write_text(config_text)
     if result is not None:
         _write_h5(folder / "results.h5", result, ann_accuracy, scales or {}, ann_vs_snn or {})
-        if plot:
-            plot_accuracy(result, ann_accuracy, folder / "accuracy.png")
-            if ann_vs_snn:
-                from .diagnostics import plot_ann_vs_snn
-                plot_ann_vs_snn(ann_vs_snn, folder / "ann_vs_snn.png")
+        if plot:   # drawn from the log, exactly as `snnconv report` redraws them
+            from .report import draw_report
+            draw_report(folder)
     if ann_vs_snn:
         extra = {**(extra or {}), "ann_vs_snn_correlation": {
             k: _finite(v["correlation"]) for k, v in ann_vs_snn.items()}}
@@ -127,7 +126,7 @@ def _write_h5(path: Path, r: EvaluationResult, ann_accuracy, scales, ann_vs_snn)
         f["synops_per_step"] = r.synops_per_step
         if r.decision_steps is not None:
             f["decision_steps"] = r.decision_steps
-        g = f.create_group("spikes_per_step")
+        g = f.create_group("spikes_per_step", track_order=True)   # network order
         for name, v in r.spikes_per_step.items():
             g[name] = v
         g = f.create_group("normalization")
@@ -142,26 +141,6 @@ def _write_h5(path: Path, r: EvaluationResult, ann_accuracy, scales, ann_vs_snn)
                        ann_accuracy=np.nan if ann_accuracy is None else ann_accuracy)
         for name, n in r.neurons.items():
             f.attrs[f"neurons_{name}"] = n
-
-
-def plot_accuracy(r: EvaluationResult, ann_accuracy, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(r.time, 100 * r.accuracy_per_step, label="SNN top-1")
-    ax.plot(r.time, 100 * r.top_k_accuracy_per_step, label=f"SNN top-{r.top_k}", alpha=0.6)
-    if ann_accuracy is not None:
-        ax.axhline(100 * ann_accuracy, color="k", linestyle="--", label="ANN top-1")
-    ax.set_xlabel("simulated time")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"{r.num_samples} samples, dt = {r.dt:g}")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _finite(v: float):
