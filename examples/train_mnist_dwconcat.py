@@ -44,24 +44,14 @@ Usage (from the repository root)::
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import time
-from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+from keras import layers
 
-import numpy as np  # noqa: E402
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+from mnist_training import REPO_ROOT, train_and_save
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "mnist.npz"
 DEFAULT_OUT = REPO_ROOT / "examples" / "models" / "mnist_dwconcat.keras"
-SUBSET = REPO_ROOT / "snnconv" / "data" / "mnist_subset.npz"
-
-SEED = 1234
 
 
 def build_model() -> keras.Model:
@@ -90,82 +80,8 @@ def build_model() -> keras.Model:
     return keras.Model(inputs, outputs, name="mnist_dwconcat")
 
 
-def to_input(x: np.ndarray) -> np.ndarray:
-    """uint8 images (N, 28, 28[, 1]) -> float32 (N, 28, 28, 1) in [0, 1]."""
-    return (x.reshape(-1, 28, 28, 1).astype("float32") / 255.0)
-
-
-def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
-    pred = model.predict(to_input(x), batch_size=500, verbose=0).argmax(axis=1)
-    return float(np.mean(pred == y.reshape(-1)))
-
-
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                   help=f"full MNIST .npz (default: {DEFAULT_DATA})")
-    p.add_argument("--epochs", type=int, default=None,
-                   help="training epochs (default 6 on full MNIST, 30 on the "
-                        "1000-image fallback)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                   help=f"output .keras file (default: {DEFAULT_OUT})")
-    args = p.parse_args(argv)
-
-    keras.utils.set_random_seed(SEED)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-        tf.config.experimental.enable_op_determinism()
-
-    with np.load(SUBSET) as s:
-        x_sub, y_sub = s["x_test"], s["y_test"]
-        x_norm, y_norm = s["x_norm"], s["y_norm"]
-
-    full = args.data.is_file()
-    if full:
-        with np.load(args.data) as d:
-            x_train, y_train = d["x_train"], d["y_train"]
-            x_test, y_test = d["x_test"], d["y_test"]
-        print(f"training on full MNIST from {args.data} ({len(x_train)} images)")
-    else:
-        x_train, y_train = x_norm, y_norm
-        x_test = y_test = None
-        print(f"WARNING: {args.data} not found; training on the bundled subset's "
-              f"{len(x_train)} x_norm images only -- the model will be much weaker.",
-              file=sys.stderr)
-
-    batch_size = 64 if full else 32
-    if args.epochs is None:
-        args.epochs = 6 if full else 30
-    steps = args.epochs * int(np.ceil(len(x_train) / batch_size))
-    lr = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps)
-
-    model = build_model()
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr),
-                  loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    model.summary()
-
-    t0 = time.perf_counter()
-    model.fit(to_input(x_train), y_train.astype("int64"), batch_size=batch_size,
-              epochs=args.epochs, shuffle=True, verbose=2)
-    train_s = time.perf_counter() - t0
-    print(f"training time: {train_s:.1f} s")
-
-    if full:
-        acc_full = accuracy(model, x_test, y_test)
-        print(f"test accuracy, full test set ({len(x_test)}): {acc_full:.4f}")
-    # The bundled subset's x_test are the first 2000 MNIST test images.
-    acc_sub = accuracy(model, x_sub, y_sub)
-    print(f"test accuracy, first {len(x_sub)} test images (bundled subset): "
-          f"{acc_sub:.4f}")
-
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    # Save an uncompiled copy: same architecture and weights, no optimizer state.
-    inference_model = build_model()
-    inference_model.set_weights(model.get_weights())
-    inference_model.save(args.out)
-    print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
-    return 0
+    return train_and_save(build_model, DEFAULT_OUT, __doc__.split("\n\n")[0], argv)
 
 
 if __name__ == "__main__":
