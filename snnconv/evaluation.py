@@ -89,11 +89,15 @@ class EvaluationResult:
 
 def evaluate(snn, x, y, duration: float | None = None, num_steps: int | None = None,
              batch_size: int = 100, top_k: int = 5, progress: bool = True,
-             simulator: str = "INI") -> EvaluationResult:
+             simulator: str = "INI", strategy=None) -> EvaluationResult:
     """Simulate ``snn`` on ``x`` batch by batch and score it against the labels ``y``.
 
     Give the simulated time as ``duration`` (in the unit of the network's
     ``dt``) or as ``num_steps``. ``y`` holds integer labels or one-hot rows.
+
+    ``strategy``: a ``tf.distribute.Strategy`` whose replicas share every
+    batch. By default one is made when several GPUs are visible
+    (``MirroredStrategy``); the results equal a single-device run.
     """
     from .simulation import input_layer, neuron_count, spiking_layers
     from .simulation import num_steps as steps_for
@@ -115,6 +119,8 @@ def evaluate(snn, x, y, duration: float | None = None, num_steps: int | None = N
             f"Poisson input needs values in [0, {inp.spike_amplitude:g}] "
             f"(1000 / (input_rate * dt)); the data spans [{x.min():g}, {x.max():g}]")
 
+    if strategy is None:
+        strategy = default_strategy()
     layers = spiking_layers(snn)
     correct = np.zeros(steps)
     correct_k = np.zeros(steps)
@@ -125,7 +131,7 @@ def evaluate(snn, x, y, duration: float | None = None, num_steps: int | None = N
     bar = _progress(len(x), progress)
     for start in range(0, len(x), batch_size):
         xb, yb = x[start:start + batch_size], labels[start:start + batch_size]
-        out = sim.simulate_batch(snn, xb, steps)
+        out = sim.simulate_batch(snn, xb, steps, strategy=strategy)
         score = out.readout                                   # (B, T, classes)
         truth = np.take_along_axis(score, yb[:, None, None], axis=2)[..., 0]
         pred = score.argmax(axis=2)
@@ -151,6 +157,13 @@ def evaluate(snn, x, y, duration: float | None = None, num_steps: int | None = N
         synops_per_step=synops / n, ann_macs=inp.ann_macs,
         predictions=np.concatenate(predictions),
         decision_steps=np.concatenate(decisions) if decisions else None)
+
+
+def default_strategy():
+    """A ``MirroredStrategy`` over the GPUs when there are several, else None."""
+    import tensorflow as tf
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.MirroredStrategy([d.name for d in gpus]) if len(gpus) > 1 else None
 
 
 def as_labels(y) -> np.ndarray:

@@ -51,17 +51,41 @@ def num_steps(snn: keras.Model, duration: float) -> int:
     return int(round(steps))
 
 
-def simulate_batch(snn: keras.Model, x: np.ndarray, steps: int) -> BatchOutput:
+def simulate_batch(snn: keras.Model, x: np.ndarray, steps: int,
+                   strategy: tf.distribute.Strategy | None = None) -> BatchOutput:
     """Simulate ``steps`` time steps of the SNN on the batch ``x`` (no time axis).
 
     The input frame is ``x`` at every step (analog current, or the Poisson
-    spikes the input layer draws from it).
+    spikes the input layer draws from it). With a ``tf.distribute`` strategy
+    of several replicas the batch is split across them and the per-sample
+    results are put back together in order: the same numbers as on one
+    device, since samples do not interact.
     """
-    runner = _runner(snn)
-    readout, synops, spikes = runner(tf.constant(np.asarray(x, dtype=np.float32)),
-                                     tf.constant(int(steps)))
+    x = np.asarray(x, dtype=np.float32)
+    steps_t = tf.constant(int(steps))
+    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    if replicas < 2 or len(x) < replicas:
+        readout, synops, spikes = _runner(snn)(tf.constant(x), steps_t)
+    else:
+        chunks = np.array_split(x, replicas)
+        per_replica = strategy.experimental_distribute_values_from_function(
+            lambda ctx: tf.constant(chunks[ctx.replica_id_in_sync_group]))
+        out = _distributed_runner(snn, strategy)(per_replica, steps_t)
+        readout, synops, spikes = tf.nest.map_structure(
+            lambda v: tf.concat(strategy.experimental_local_results(v), axis=0), out)
     return BatchOutput(np.asarray(readout), {k: np.asarray(v) for k, v in spikes.items()},
                        np.asarray(synops))
+
+
+@lru_cache(maxsize=8)
+def _distributed_runner(snn: keras.Model, strategy: tf.distribute.Strategy):
+    run = _runner(snn)
+
+    @tf.function(reduce_retracing=True)
+    def distributed(per_replica_x, steps):
+        return strategy.run(run, args=(per_replica_x, steps))
+
+    return distributed
 
 
 def layer_inputs(snn: keras.Model) -> list[tuple[keras.layers.Layer, list[str]]]:

@@ -35,5 +35,5 @@ class IniSimulator:
                                    input_rate=input_rate, seed=seed, max2avg_pool=max2avg_pool,
                                    spike_code=spike_code)
 
-    def simulate_batch(self, snn, x, steps):
-        return simulate_batch(snn, x, steps)
+    def simulate_batch(self, snn, x, steps, strategy=None):
+        return simulate_batch(snn, x, steps, strategy)
