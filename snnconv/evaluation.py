@@ -87,13 +87,17 @@ class EvaluationResult:
         return int(below[-1]) + 2 if below[-1] + 1 < self.num_steps else None
 
 
-def evaluate(snn, x, y, duration: float | None = None, num_steps: int | None = None,
+def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | None = None,
              batch_size: int = 100, top_k: int = 5, progress: bool = True,
              simulator: str = "INI", strategy=None) -> EvaluationResult:
     """Simulate ``snn`` on ``x`` batch by batch and score it against the labels ``y``.
 
-    Give the simulated time as ``duration`` (in the unit of the network's
-    ``dt``) or as ``num_steps``. ``y`` holds integer labels or one-hot rows.
+    ``x`` and ``y``: arrays of inputs and labels (integers or one-hot rows),
+    or ``y=None`` and ``x`` any iterable of ``(inputs, labels)`` batches — a
+    ``tf.data.Dataset`` or a generator — consumed one batch at a time, so
+    memory does not grow with the number of samples. Give the simulated
+    time as ``duration`` (in the unit of the network's ``dt``) or as
+    ``num_steps``.
 
     ``strategy``: a ``tf.distribute.Strategy`` whose replicas share every
     batch. By default one is made when several GPUs are visible
@@ -108,17 +112,6 @@ def evaluate(snn, x, y, duration: float | None = None, num_steps: int | None = N
     if (duration is None) == (num_steps is None):
         raise ValueError("give exactly one of duration and num_steps")
     steps = steps_for(snn, duration) if num_steps is None else int(num_steps)
-    x = np.asarray(x, dtype=np.float32)
-    labels = as_labels(y)
-    if len(x) != len(labels):
-        raise DataError(f"{len(x)} inputs but {len(labels)} labels")
-    if len(x) == 0:
-        raise DataError("no samples to evaluate")
-    if inp.poisson and (x.min() < 0 or x.max() > inp.spike_amplitude):
-        raise DataError(
-            f"Poisson input needs values in [0, {inp.spike_amplitude:g}] "
-            f"(1000 / (input_rate * dt)); the data spans [{x.min():g}, {x.max():g}]")
-
     if strategy is None:
         strategy = default_strategy()
     layers = spiking_layers(snn)
@@ -128,9 +121,14 @@ def evaluate(snn, x, y, duration: float | None = None, num_steps: int | None = N
     synops = np.zeros(steps)
     predictions, decisions = [], []
     out_name = snn.output._keras_history[0].name
-    bar = _progress(len(x), progress)
-    for start in range(0, len(x), batch_size):
-        xb, yb = x[start:start + batch_size], labels[start:start + batch_size]
+    total = len(x) if y is not None and hasattr(x, "__len__") else None
+    bar = _progress(total, progress)
+    n = 0
+    for xb, yb in _batches(x, y, batch_size):
+        if inp.poisson and (xb.min() < 0 or xb.max() > inp.spike_amplitude):
+            raise DataError(
+                f"Poisson input needs values in [0, {inp.spike_amplitude:g}] "
+                f"(1000 / (input_rate * dt)); the data spans [{xb.min():g}, {xb.max():g}]")
         out = sim.simulate_batch(snn, xb, steps, strategy=strategy)
         score = out.readout                                   # (B, T, classes)
         truth = np.take_along_axis(score, yb[:, None, None], axis=2)[..., 0]
@@ -144,11 +142,12 @@ def evaluate(snn, x, y, duration: float | None = None, num_steps: int | None = N
         if out_name in out.spikes:
             fired = out.spikes[out_name] > 0
             decisions.append(np.where(fired.any(axis=1), fired.argmax(axis=1) + 1, 0))
-        done = start + len(xb)
+        n += len(xb)
         bar.update(len(xb))
-        bar.set_postfix(acc=f"{correct[-1] / done:.4f}")
+        bar.set_postfix(acc=f"{correct[-1] / n:.4f}")
     bar.close()
-    n = len(x)
+    if n == 0:
+        raise DataError("no samples to evaluate")
     return EvaluationResult(
         num_samples=n, num_steps=steps, dt=inp.dt, top_k=top_k,
         accuracy_per_step=correct / n, top_k_accuracy_per_step=correct_k / n,
@@ -157,6 +156,29 @@ def evaluate(snn, x, y, duration: float | None = None, num_steps: int | None = N
         synops_per_step=synops / n, ann_macs=inp.ann_macs,
         predictions=np.concatenate(predictions),
         decision_steps=np.concatenate(decisions) if decisions else None)
+
+
+def _batches(x, y, batch_size):
+    """``(inputs float32, integer labels)`` batches from arrays or an iterable of batches."""
+    if y is not None:
+        labels = as_labels(y)
+        if len(x) != len(labels):
+            raise DataError(f"{len(x)} inputs but {len(labels)} labels")
+        for start in range(0, len(labels), batch_size):
+            yield np.asarray(x[start:start + batch_size], np.float32), \
+                labels[start:start + batch_size]
+        return
+    for item in x:
+        try:
+            xb, yb = item
+        except (TypeError, ValueError):
+            raise DataError("with y=None, x must yield (inputs, labels) batches") from None
+        xb, yb = np.asarray(xb, np.float32), as_labels(np.asarray(yb))
+        if len(xb) != len(yb):
+            raise DataError(f"a batch has {len(xb)} inputs but {len(yb)} labels")
+        # a batch larger than batch_size is simulated in pieces of batch_size
+        for start in range(0, len(yb), batch_size):
+            yield xb[start:start + batch_size], yb[start:start + batch_size]
 
 
 def default_strategy():

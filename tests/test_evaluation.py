@@ -1,0 +1,41 @@
+"""evaluate(): streamed inputs give the same result as arrays; bad input is refused."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import snnconv
+from snnconv.data import bundled_dataset_path, bundled_model_path
+from snnconv.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def setup():
+    data = snnconv.load_dataset(bundled_dataset_path(), (28, 28, 1), 1 / 255)
+    graph = snnconv.normalize(snnconv.parse(bundled_model_path()), data.x_norm[:200])
+    return snnconv.convert(graph), data.x_test[:70], data.y_test[:70]
+
+
+def test_dataset_and_generator_equal_arrays(setup):
+    snn, x, y = setup
+    ref = snnconv.evaluate(snn, x, y, num_steps=12, batch_size=32, progress=False)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(50)      # batches of another size
+    streamed = snnconv.evaluate(snn, ds, num_steps=12, batch_size=32, progress=False)
+    gen = ((x[i:i + 7], np.eye(10)[y[i:i + 7]]) for i in range(0, len(x), 7))   # one-hot
+    generated = snnconv.evaluate(snn, gen, num_steps=12, batch_size=32, progress=False)
+    for r in (streamed, generated):
+        assert r.num_samples == 70
+        np.testing.assert_array_equal(r.accuracy_per_step, ref.accuracy_per_step)
+        np.testing.assert_allclose(r.synops_per_step, ref.synops_per_step, rtol=1e-6)
+        np.testing.assert_array_equal(r.predictions, ref.predictions)
+
+
+def test_bad_inputs_are_refused(setup):
+    snn, x, y = setup
+    with pytest.raises(DataError, match="70 inputs but 69 labels"):
+        snnconv.evaluate(snn, x, y[:69], num_steps=3, progress=False)
+    with pytest.raises(DataError, match=r"\(inputs, labels\) batches"):
+        snnconv.evaluate(snn, [x[:5]], num_steps=3, progress=False)
+    with pytest.raises(DataError, match="no samples"):
+        snnconv.evaluate(snn, x[:0], y[:0], num_steps=3, progress=False)
+    with pytest.raises(ValueError, match="exactly one of duration and num_steps"):
+        snnconv.evaluate(snn, x, y, progress=False)
