@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 
 # samples whose ANN activations and SNN rates are compared neuron by neuron
 DIAGNOSTIC_SAMPLES = 10
+# samples whose spike trains (and membrane potentials) are kept in results.h5
+RECORDED_SAMPLES = 3
 
 
 @dataclasses.dataclass
@@ -89,7 +91,7 @@ def run(config) -> RunOutcome:
     with staged_run_dir(run_dir, overwrite=config.output.overwrite) as stage:
         if tools.save_snn:
             snn.save(stage / config.paths.filename_snn)
-        result, pairs = None, None
+        result, pairs, samples = None, None, None
         if tools.simulate:
             sim = config.simulation
             result = evaluate(snn, x_test, y_test, num_steps=sim.num_steps,
@@ -98,9 +100,11 @@ def run(config) -> RunOutcome:
             if config.conversion.spike_code == "rate":
                 from .diagnostics import ann_vs_snn
                 pairs = ann_vs_snn(graph, snn, x_test[:DIAGNOSTIC_SAMPLES], sim.num_steps)
+            from .recording import record_samples
+            samples = record_samples(snn, x_test[:RECORDED_SAMPLES], sim.num_steps)
         summary = write_results(stage, result, ann_accuracy, config.to_ini(),
                                 scales=graph.scales, plot=config.output.plot,
-                                ann_vs_snn=pairs,
+                                ann_vs_snn=pairs, samples=samples,
                                 extra={"model": graph.name,
                                        "simulator": config.simulation.simulator,
                                        "spike_code": config.conversion.spike_code})

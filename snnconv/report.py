@@ -128,6 +128,11 @@ def _read(f, file: Path) -> dict:
             pairs[layer] = {"ann": dataset("ann", g), "snn": dataset("snn", g),
                             "correlation": float(g.attrs.get("correlation", math.nan))}
     out["ann_vs_snn"] = pairs
+    samples = {}
+    if "samples" in f:
+        for layer, g in f["samples"].items():
+            samples[layer] = {k: dataset(k, g) for k in g}
+    out["samples"] = samples
     out["neurons"] = {k[len("neurons_"):]: int(v) for k, v in attrs.items()
                       if k.startswith("neurons_")}
     for name in REQUIRED_ATTRS:
@@ -377,4 +382,74 @@ def draw_report(run_dir, out_dir=None) -> list[Path]:
         written.append(plot_decision_times(r, out / "decision_times.png"))
     if r["ann_vs_snn"]:
         written.append(_plot_ann_vs_snn(r, out / "ann_vs_snn.png"))
+    if r["samples"]:
+        written.append(plot_raster(r, out / "raster.png"))
+        if any("v" in rec for rec in r["samples"].values()):
+            written.append(plot_membrane(r, out / "membrane.png"))
+        if any("first_spike_steps" in rec for rec in r["samples"].values()):
+            written.append(plot_first_spike_times(r, out / "first_spike_times.png"))
     return written
+
+
+def plot_raster(results: dict, path) -> Path:
+    """Spike raster of the first recorded sample: one panel per layer."""
+    samples = results["samples"]
+    dt = float(results["dt"])
+    fig = _figure((7.0, 1.8 * len(samples) + 0.8))
+    for i, (layer, rec) in enumerate(samples.items()):
+        ax = fig.add_subplot(len(samples), 1, i + 1)
+        spikes = np.asarray(rec["spikes"])[0]                 # (T, n)
+        t, j = np.nonzero(spikes > 0)
+        ax.scatter((t + 1) * dt, j, s=4, marker="|", color="k")
+        ax.set_xlim(0, spikes.shape[0] * dt)
+        ax.set_ylim(-1, spikes.shape[1])
+        ax.set_ylabel(f"{layer}\nneuron", fontsize=8)
+        if i == len(samples) - 1:
+            ax.set_xlabel("simulated time (unit of dt)")
+    fig.suptitle(f"spikes of {spikes.shape[1]} recorded neurons per layer, first sample",
+                 fontsize=10)
+    return _save(fig, Path(path))
+
+
+def plot_membrane(results: dict, path, traces: int = 4) -> Path:
+    """Membrane potential of a few recorded IF neurons of the first sample."""
+    layers = {k: v for k, v in results["samples"].items() if "v" in v}
+    dt = float(results["dt"])
+    fig = _figure((7.0, 1.9 * len(layers) + 0.8))
+    for i, (layer, rec) in enumerate(layers.items()):
+        ax = fig.add_subplot(len(layers), 1, i + 1)
+        v = np.asarray(rec["v"])[0]                           # (T, n)
+        spikes = np.asarray(rec["spikes"])[0]
+        busiest = np.argsort(-spikes.sum(axis=0))[:traces]    # neurons that do fire
+        t = (np.arange(v.shape[0]) + 1) * dt
+        for j in busiest:
+            ax.plot(t, v[:, j], lw=0.8, label=f"neuron {int(rec['neurons'][j])}")
+        ax.axhline(float(rec["v_thresh"]), color="k", ls="--", lw=0.8, label="v_thresh")
+        ax.set_ylabel(f"{layer}\nv", fontsize=8)
+        ax.legend(fontsize=6, loc="upper right", ncol=3)
+        if i == len(layers) - 1:
+            ax.set_xlabel("simulated time (unit of dt)")
+    fig.suptitle("membrane potential after each step (after reset), first sample",
+                 fontsize=10)
+    return _save(fig, Path(path))
+
+
+def plot_first_spike_times(results: dict, path) -> Path:
+    """TTFS: distribution of every neuron's first-spike time, per layer."""
+    layers = {k: v for k, v in results["samples"].items() if "first_spike_steps" in v}
+    dt = float(results["dt"])
+    fig = _figure((7.0, 4.0))
+    ax = fig.add_subplot()
+    for layer, rec in layers.items():
+        steps = np.asarray(rec["first_spike_steps"]).reshape(-1)
+        fired = steps[steps > 0]
+        silent = 100 * (1 - len(fired) / max(len(steps), 1))
+        ax.hist(fired * dt, bins=np.arange(0, int(results["num_steps"]) + 2) * dt,
+                histtype="step", label=f"{layer} ({silent:.0f} % never fire)")
+    ax.set_xlabel("first-spike time (unit of dt)")
+    ax.set_ylabel("neurons")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    ax.set_title(f"first-spike times of all neurons, {len(next(iter(layers.values()))['first_spike_steps'])} samples",
+                 fontsize=10)
+    return _save(fig, Path(path))

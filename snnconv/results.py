@@ -12,12 +12,18 @@ Layout of ``<run dir>/``:
   ``normalization/<node>`` (the scale λ of each node),
   ``ann_vs_snn/<layer>/ann`` and ``/snn`` (rate code: normalised ANN
   activations and SNN rates × spike amplitude of up to 2000 sample-neuron
-  pairs, attribute ``correlation``); file attributes hold
+  pairs, attribute ``correlation``),
+  ``samples/<layer>/`` (the first few samples: ``neurons`` (n,) indices of
+  the recorded neurons in the flattened layer, ``spikes`` (K, T, n) spikes
+  per step, ``v`` (K, T, n) membrane potential and ``v_thresh`` for IF
+  neurons, ``first_spike_steps`` (K, N) of every neuron for TTFS, 0 = never);
+  file attributes hold
   ``ann_accuracy``, ``num_samples``, ``num_steps``, ``dt``, ``top_k``,
   ``ann_macs``, ``neurons_<layer>``;
 * PNG plots drawn from ``results.h5`` by :func:`snnconv.report.draw_report`
-  (``accuracy.png``, ``spikes_per_layer.png``, ``synops.png``, and
-  ``decision_times.png`` for TTFS codes, ``ann_vs_snn.png`` for the rate code);
+  (``accuracy.png``, ``spikes_per_layer.png``, ``synops.png``,
+  ``raster.png``; ``decision_times.png`` and ``first_spike_times.png`` for
+  TTFS codes; ``ann_vs_snn.png`` and ``membrane.png`` for the rate code);
 * the converted SNN (``filename_snn``, ``.keras``).
 
 Everything is first written into a hidden sibling folder, which replaces
@@ -100,12 +106,14 @@ def summary(result: EvaluationResult | None, ann_accuracy: float | None,
 
 def write_results(folder: Path, result: EvaluationResult | None, ann_accuracy: float | None,
                   config_text: str, scales: dict | None = None, plot: bool = True,
-                  extra: dict | None = None, ann_vs_snn: dict | None = None) -> dict:
+                  extra: dict | None = None, ann_vs_snn: dict | None = None,
+                  samples: dict | None = None) -> dict:
     """Write config, HDF5 results, plots and summary (last) into ``folder``."""
     folder = Path(folder)
     (folder / "config.ini").write_text(config_text)
     if result is not None:
-        _write_h5(folder / "results.h5", result, ann_accuracy, scales or {}, ann_vs_snn or {})
+        _write_h5(folder / "results.h5", result, ann_accuracy, scales or {}, ann_vs_snn or {},
+                  samples or {})
         if plot:   # drawn from the log, exactly as `snnconv report` redraws them
             from .report import draw_report
             draw_report(folder)
@@ -117,7 +125,8 @@ def write_results(folder: Path, result: EvaluationResult | None, ann_accuracy: f
     return data
 
 
-def _write_h5(path: Path, r: EvaluationResult, ann_accuracy, scales, ann_vs_snn) -> None:
+def _write_h5(path: Path, r: EvaluationResult, ann_accuracy, scales, ann_vs_snn,
+              samples) -> None:
     import h5py
     with h5py.File(path, "w") as f:
         f["accuracy_per_step"] = r.accuracy_per_step
@@ -132,6 +141,13 @@ def _write_h5(path: Path, r: EvaluationResult, ann_accuracy, scales, ann_vs_snn)
         g = f.create_group("normalization")
         for name, v in scales.items():
             g[name] = np.asarray(v, dtype=np.float64)
+        if samples:
+            g = f.create_group("samples", track_order=True)
+            for layer, rec in samples.items():
+                sub = g.create_group(layer)
+                for key, value in rec.items():
+                    sub.create_dataset(key, data=value,
+                                       compression="gzip" if np.ndim(value) > 1 else None)
         for name, p in ann_vs_snn.items():
             g = f.create_group(f"ann_vs_snn/{name}")
             g["ann"], g["snn"] = p["ann"], p["snn"]

@@ -44,8 +44,9 @@ def demo_run(tmp_path_factory):
 
 def test_run_writes_complete_results(demo_run):
     summary = json.loads((demo_run / "summary.json").read_text())
-    assert {"config.ini", "summary.json", "results.h5", "accuracy.png", "snn.keras"} <= \
-        {p.name for p in demo_run.iterdir()}
+    assert {"config.ini", "summary.json", "results.h5", "accuracy.png", "snn.keras",
+            "spikes_per_layer.png", "synops.png", "raster.png", "membrane.png",
+            "ann_vs_snn.png"} == {p.name for p in demo_run.iterdir()}
     assert summary["num_samples"] == 200 and summary["num_steps"] == 40
     # the rate-coded SNN of this CNN is close to the ANN after 40 steps
     assert summary["ann_accuracy"] > 0.97
@@ -55,7 +56,9 @@ def test_run_writes_complete_results(demo_run):
         assert acc.shape == (40,)
         assert acc[-1] == pytest.approx(summary["snn_accuracy"])
         assert np.all(f["top_k_accuracy_per_step"][:] >= acc)
-        assert set(f["spikes_per_step"]) == {"conv1", "conv2"}
+        assert list(f["spikes_per_step"]) == ["conv1", "conv2"]       # network order
+        assert f["samples/conv1/spikes"].shape == (3, 40, 64)
+        assert f["samples/conv2/v"].shape == (3, 40, 64)
         assert f["normalization/conv1"][()] == pytest.approx(
             summary["normalization_scales"]["conv1"])
         # the conversion diagnostic: SNN rates track the normalised ANN activations

@@ -1,0 +1,55 @@
+"""Sample recordings (spike trains, membrane potentials, first-spike times) and their plots."""
+import numpy as np
+import pytest
+
+import snnconv
+from snnconv.data import bundled_dataset_path, bundled_model_path
+from snnconv.recording import record_samples
+from snnconv.simulation import simulate_batch
+
+
+@pytest.fixture(scope="module")
+def graph_and_x():
+    data = snnconv.load_dataset(bundled_dataset_path(), (28, 28, 1), 1 / 255)
+    graph = snnconv.normalize(snnconv.parse(bundled_model_path()), data.x_norm[:200])
+    return graph, data.x_test[:2]
+
+
+@pytest.mark.parametrize("code", ["rate", "ttfs", "ttfs_dyn_thresh"])
+def test_recorded_spikes_equal_the_compiled_loop(graph_and_x, code):
+    graph, x = graph_and_x
+    snn = snnconv.convert(graph, spike_code=code)
+    steps = 12
+    rec = record_samples(snn, x, steps, max_neurons=10**6)      # every neuron
+    loop = simulate_batch(snn, x, steps)
+    assert set(rec) == set(loop.spikes)
+    for layer, r in rec.items():
+        np.testing.assert_array_equal(r["neurons"], np.arange(r["spikes"].shape[2]))
+        np.testing.assert_allclose(r["spikes"].sum(axis=2), loop.spikes[layer], rtol=1e-6)
+        if code == "rate":
+            # IF with reset by subtraction, one spike per step: a step without a
+            # spike ends below threshold; a spike came from v >= v_thresh, so what
+            # the subtraction leaves is >= 0
+            assert set(np.unique(r["spikes"])) <= {0.0, 1.0}
+            spiked = r["spikes"] > 0
+            assert np.all(r["v"][~spiked] < r["v_thresh"])
+            assert np.all(r["v"][spiked] >= -1e-5)
+            assert "first_spike_steps" not in r
+        else:
+            assert "v" not in r
+            assert r["spikes"].sum(axis=1).max() <= 1           # at most one spike each
+            fired = r["spikes"].any(axis=1)
+            first = np.where(fired, r["spikes"].argmax(axis=1) + 1, 0)
+            np.testing.assert_array_equal(r["first_spike_steps"], first)
+
+
+def test_subset_of_neurons_is_fixed_and_sorted(graph_and_x):
+    graph, x = graph_and_x
+    snn = snnconv.convert(graph)
+    a = record_samples(snn, x, 5, max_neurons=16, seed=3)
+    b = record_samples(snn, x, 5, max_neurons=16, seed=3)
+    for layer in a:
+        assert len(a[layer]["neurons"]) == 16
+        assert np.all(np.diff(a[layer]["neurons"]) > 0)
+        np.testing.assert_array_equal(a[layer]["neurons"], b[layer]["neurons"])
+        np.testing.assert_array_equal(a[layer]["spikes"], b[layer]["spikes"])
