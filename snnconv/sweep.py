@@ -181,19 +181,28 @@ def plot_comparison(curves: dict[str, Path], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ann = None
-    for label, h5 in curves.items():
+    fig, (ax, zoom) = plt.subplots(1, 2, figsize=(12, 4.8))
+    ann, low = None, 100.0
+    styles = ["-", "--", ":", "-."]
+    for i, (label, h5) in enumerate(curves.items()):
         with h5py.File(h5, "r") as f:
-            ax.plot(f["time"][:], 100 * f["accuracy_per_step"][:], label=label)
+            t, acc = f["time"][:], 100 * f["accuracy_per_step"][:]
             ann = f.attrs.get("ann_accuracy", ann)
-    if ann is not None and ann == ann:          # not NaN
-        ax.axhline(100 * ann, color="k", linestyle="--", label="ANN")
-    ax.set_xlabel("simulated time")
-    ax.set_ylabel("top-1 accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+        for a in (ax, zoom):
+            a.plot(t, acc, ls=styles[(i // 10) % len(styles)], label=label if a is ax else None)
+        low = min(low, float(acc[len(acc) // 4:].min()))
+    for a in (ax, zoom):
+        if ann is not None and ann == ann:      # not NaN
+            a.axhline(100 * ann, color="k", linestyle="--", lw=1,
+                      label="ANN" if a is ax else None)
+        a.set_xlabel("simulated time (unit of dt)")
+        a.set_ylabel("top-1 accuracy (%)")
+        a.grid(alpha=0.3)
+    ax.set_title("all settings")
+    zoom.set_ylim(max(0.0, low - 1.0), 100.5)
+    zoom.set_title("zoom on the top")
+    fig.legend(fontsize=7, loc="lower center", ncol=3)
+    fig.tight_layout(rect=(0, 0.06 + 0.025 * ((len(curves) + 1) // 3), 1, 1))
     tmp = path.with_name(f".{path.name}.tmp")
     fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
@@ -207,15 +216,18 @@ def format_comparison(rows: list[dict]) -> str:
     def num(v, fmt):
         return "-" if v is None else format(v, fmt)
 
-    lines = [f"{'setting':<44}{'ANN %':>7}{'SNN@T/2':>8}{'SNN %':>7}{'to 1pt':>7}"
+    w = max([len("setting")] + [len(r["setting"]) for r in rows]) + 2
+    lines = [f"{'setting':<{w}}{'ANN %':>7}{'SNN@T/2':>8}{'SNN %':>7}{'to 1pt':>7}"
              f"{'spk/neur':>9}{'SynOps':>12}{'/MAC':>6}{'E SNN nJ':>10}{'E ANN nJ':>10}"]
     for r in rows:
         if r.get("error"):
-            lines.append(f"{r['setting']:<44}  failed: {r['error']}")
+            lines.append(f"{r['setting']:<{w}}  failed: {r['error']}")
             continue
+        within = r.get("steps_to_within_1pt_of_ann")
+        within = "never" if within is None else str(within)
         lines.append(
-            f"{r['setting']:<44}{pct(r.get('ann_accuracy')):>7}{pct(r.get('snn_accuracy_T/2')):>8}"
-            f"{pct(r.get('snn_accuracy')):>7}{num(r.get('steps_to_within_1pt_of_ann'), 'd'):>7}"
+            f"{r['setting']:<{w}}{pct(r.get('ann_accuracy')):>7}{pct(r.get('snn_accuracy_T/2')):>8}"
+            f"{pct(r.get('snn_accuracy')):>7}{within:>7}"
             f"{num(r.get('spikes_per_neuron'), '.2f'):>9}{num(r.get('synops_per_sample'), ',.0f'):>12}"
             f"{num(r.get('synops_per_ann_mac'), '.1f'):>6}{num(r.get('snn_energy_nj'), '.0f'):>10}"
             f"{num(r.get('ann_energy_nj'), '.0f'):>10}")
