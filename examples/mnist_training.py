@@ -3,8 +3,12 @@
 Full MNIST (Keras ``mnist.npz`` layout) comes from ``--data`` (default
 ``../shared/data/mnist.npz`` beside the repository); without it the scripts
 fall back to the bundled subset's 1000 ``x_norm`` images, which gives a much
-weaker model. Nothing is downloaded. Training is seeded (TF op determinism)
-and uses Adam with a cosine-decayed learning rate (2e-3 -> 0).
+weaker model (the default CNN: 94.2 % instead of 98.95 % on the bundled
+2000 test images, 30 epochs by default in that mode). Nothing is downloaded.
+Training is seeded (``keras.utils.set_random_seed``, TF op determinism) and
+uses Adam with a cosine-decayed learning rate (2e-3 -> 0), batch size 64.
+The saved file is an uncompiled, inference-only copy of the trained model
+(architecture and weights, no optimizer state), which keeps it small.
 
 MNIST by Y. LeCun, C. Cortes, C. J. C. Burges; licence CC BY-SA 3.0.
 """

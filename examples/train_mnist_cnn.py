@@ -12,21 +12,9 @@ kinds, a Dropout (inactive at inference), and a final Dense(10, softmax)::
     MaxPooling2D(2)
     Flatten -> Dropout(0.3) -> Dense(10, softmax)
 
-Data: the full MNIST file (Keras ``mnist.npz`` layout) given by ``--data``
-(default ``../shared/data/mnist.npz`` relative to the repository root). If that
-file does not exist, the script falls back to the bundled subset
-``snnconv/data/mnist_subset.npz`` and trains on its 1000 ``x_norm`` images only;
-this gives a MUCH weaker model (measured 94.2 % instead of 98.95 % on the
-bundled 2000 test images; 30 epochs by default in that mode) and is
-meant only to let the script run without the full data set. Nothing is ever
-downloaded.
-
-Training is seeded (``keras.utils.set_random_seed``, TF op determinism) and
-uses Adam with a cosine-decayed learning rate (2e-3 -> 0), batch size 64.
-
-The saved file holds an uncompiled, inference-only copy of the trained model
-(architecture + weights, no optimizer state), which keeps it small; compile it
-yourself if you want ``model.evaluate``.
+Data, seeding, the training schedule and the saved file (an uncompiled,
+inference-only copy: architecture and weights) are shared with the other
+example and described in ``mnist_training.py``.
 
 MNIST by Y. LeCun, C. Cortes, C. J. C. Burges; licence CC BY-SA 3.0.
 
