@@ -1,6 +1,7 @@
 """Loading evaluation and normalisation data.
 
-Two layouts are read (``[input] dataset_format = npz``):
+``[input] dataset_format = folder`` reads images from class subfolders
+(:class:`ImageFolder`, streamed). ``dataset_format = npz`` reads two layouts:
 
 * one ``.npz`` file with ``x_test`` and ``y_test`` and, for normalisation,
   ``x_norm`` (or else ``x_train``) — Keras's ``mnist.npz`` works as it is;
@@ -86,3 +87,77 @@ def _prepare(x, input_shape, scale, path, key) -> np.ndarray:
             raise DataError(f"dataset {path}: {key} has samples of shape {x.shape[1:]}, "
                             f"the model expects {tuple(input_shape)}")
     return (x.astype(np.float32) * np.float32(scale))
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+class ImageFolder:
+    """Images in one subfolder per class, streamed with ``tf.data`` (``dataset_format = folder``).
+
+    Test images come from ``<path>/test/`` if it exists, else from ``<path>``;
+    normalisation images from ``<path>/norm/`` if it exists, else from the test
+    images. The class of an image is its subfolder's name when all names are
+    whole numbers (``0/ ... 9/``: the label is the number, gaps allowed), else
+    the index of the name in sorted order. Images are
+    resized to the model's input, their channels read as grey (1), RGB (3)
+    or RGBA (4), and multiplied by ``input_scale``.
+    """
+
+    def __init__(self, path, input_shape: tuple[int, ...], input_scale: float = 1.0):
+        path = Path(path)
+        if not path.is_dir():
+            raise DataError(f"dataset {path}: dataset_format = folder needs a folder")
+        if len(input_shape) != 3 or input_shape[-1] not in (1, 3, 4):
+            raise DataError(f"dataset {path}: image folders need a model input of shape "
+                            f"(height, width, 1|3|4), the model expects {tuple(input_shape)}")
+        self.test_dir = path / "test" if (path / "test").is_dir() else path
+        self.norm_dir = path / "norm" if (path / "norm").is_dir() else self.test_dir
+        self.input_shape, self.scale = tuple(input_shape), float(input_scale)
+        self.source = str(path)
+        if not _class_folders(self.test_dir):
+            raise DataError(f"dataset {self.test_dir}: no class subfolders with images")
+        self.num_test = _count_images(self.test_dir)
+        if self.num_test == 0:
+            raise DataError(f"dataset {self.test_dir}: no image files "
+                            f"({', '.join(IMAGE_SUFFIXES)}) in its class subfolders")
+
+    def _dataset(self, folder: Path, n: int, batch_size: int):
+        import keras
+        import tensorflow as tf
+        mode = {1: "grayscale", 3: "rgb", 4: "rgba"}[self.input_shape[-1]]
+        names = _class_folders(folder)
+        ds = keras.utils.image_dataset_from_directory(
+            folder, labels="inferred", label_mode="int", class_names=names,
+            color_mode=mode, image_size=self.input_shape[:2], batch_size=batch_size,
+            shuffle=False, verbose=False)
+        labels = tf.constant([int(c) for c in names] if all(c.isdigit() for c in names)
+                             else list(range(len(names))), tf.int64)
+        scale = tf.constant(self.scale, tf.float32)
+        return ds.unbatch().take(n).batch(batch_size).map(
+            lambda x, y: (tf.cast(x, tf.float32) * scale, tf.gather(labels, y)))
+
+    def test(self, n: int, batch_size: int):
+        """A ``tf.data.Dataset`` of ``(images, labels)`` batches: the first ``n`` test images."""
+        return self._dataset(self.test_dir, n, batch_size)
+
+    def norm(self, n: int, batch_size: int):
+        return self._dataset(self.norm_dir, n, batch_size)
+
+    def head(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``k`` test images and labels as arrays."""
+        xs, ys = [], []
+        for x, y in self.test(k, k):
+            xs.append(x.numpy())
+            ys.append(y.numpy())
+        return np.concatenate(xs), np.concatenate(ys)
+
+
+def _class_folders(folder: Path) -> list[str]:
+    """Class subfolder names, in label order (numerically when all are numbers)."""
+    names = [d.name for d in folder.iterdir() if d.is_dir()]
+    return sorted(names, key=int) if names and all(n.isdigit() for n in names) else sorted(names)
+
+
+def _count_images(folder: Path) -> int:
+    return sum(1 for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)

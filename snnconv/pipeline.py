@@ -50,32 +50,25 @@ def run(config) -> RunOutcome:
         say(graph.summary())
 
     tools = config.tools
+    sim, norm = config.simulation, config.normalization
     data = None
     if tools.evaluate_ann or tools.normalize or tools.simulate:
         if config.paths.dataset_path is None:
             raise DataError("paths.dataset_path is empty, but tools.evaluate_ann, "
                             "tools.normalize or tools.simulate needs data")
-        from .datasets import load_dataset
-        data = load_dataset(config.paths.dataset_path, graph.input_node.output_shape,
-                            config.input.input_scale)
-        n_test = min(config.simulation.num_to_test, len(data.x_test))
-        x_test, y_test = data.x_test[:n_test], data.y_test[:n_test]
+        data = _open_data(config, graph.input_node.output_shape)
+        x_test, y_test, n_test = data["test"]
 
     ann_accuracy = None
     if tools.evaluate_ann:
-        probs = ann.predict(x_test, batch_size=config.simulation.batch_size, verbose=0)
-        ann_accuracy = float(np.mean(np.argmax(probs, axis=-1) == y_test))
+        ann_accuracy = _ann_accuracy(ann, x_test, y_test, sim.batch_size)
         say(f"ANN accuracy on {n_test} samples: {100 * ann_accuracy:.2f} %")
 
     if tools.normalize:
-        norm = config.normalization
-        if data.x_norm is None:
-            raise DataError(f"dataset {data.source} has no x_norm (or x_train) for "
-                            "normalisation; add one or set tools.normalize = false")
-        x_norm = data.x_norm[:norm.num_norm_samples]
+        x_norm, n_norm = data["norm"]
         graph = normalize(graph, x_norm, method=norm.method, percentile=norm.percentile,
                           batch_size=norm.batch_size, per_channel=norm.per_channel)
-        say(f"normalised on {len(x_norm)} samples ({norm.method}"
+        say(f"normalised on {n_norm} samples ({norm.method}"
             + (f" {norm.percentile:g}" if norm.method == "percentile" else "") + ")")
 
     cell = config.cell
@@ -93,15 +86,15 @@ def run(config) -> RunOutcome:
             snn.save(stage / config.paths.filename_snn)
         result, pairs, samples = None, None, None
         if tools.simulate:
-            sim = config.simulation
             result = evaluate(snn, x_test, y_test, num_steps=sim.num_steps,
                               batch_size=sim.batch_size, top_k=sim.top_k,
                               progress=verbose > 0)
+            x_head = data["head"](max(DIAGNOSTIC_SAMPLES, RECORDED_SAMPLES))
             if config.conversion.spike_code == "rate":
                 from .diagnostics import ann_vs_snn
-                pairs = ann_vs_snn(graph, snn, x_test[:DIAGNOSTIC_SAMPLES], sim.num_steps)
+                pairs = ann_vs_snn(graph, snn, x_head[:DIAGNOSTIC_SAMPLES], sim.num_steps)
             from .recording import record_samples
-            samples = record_samples(snn, x_test[:RECORDED_SAMPLES], sim.num_steps)
+            samples = record_samples(snn, x_head[:RECORDED_SAMPLES], sim.num_steps)
         summary = write_results(stage, result, ann_accuracy, config.to_ini(),
                                 scales=graph.scales, plot=config.output.plot,
                                 ann_vs_snn=pairs, samples=samples,
@@ -112,6 +105,53 @@ def run(config) -> RunOutcome:
         print(format_table(summary, result, config))
         print(f"results written to {run_dir}")
     return RunOutcome(run_dir, summary, ann_accuracy, result, snn)
+
+
+def _open_data(config, input_shape) -> dict:
+    """Test data ``(x, y or None, n)``, normalisation data ``(x, n)`` and ``head(k)``.
+
+    ``npz`` data are arrays in memory; an image folder is streamed as
+    ``tf.data`` batches of ``(images, labels)`` (``y`` is then None).
+    """
+    from .datasets import ImageFolder, load_dataset
+
+    sim, norm = config.simulation, config.normalization
+    path, scale = config.paths.dataset_path, config.input.input_scale
+    if config.input.dataset_format == "folder":
+        folder = ImageFolder(path, input_shape, scale)
+        n = min(sim.num_to_test, folder.num_test)
+        n_norm = min(norm.num_norm_samples, _count_norm(folder))
+        return {"test": (folder.test(n, sim.batch_size), None, n),
+                "norm": (folder.norm(n_norm, norm.batch_size), n_norm),
+                "head": lambda k: folder.head(min(k, n))[0]}
+    data = load_dataset(path, input_shape, scale)
+    n = min(sim.num_to_test, len(data.x_test))
+    norm_data = None
+    if data.x_norm is not None:
+        x_norm = data.x_norm[:norm.num_norm_samples]
+        norm_data = (x_norm, len(x_norm))
+    elif config.tools.normalize:
+        raise DataError(f"dataset {data.source} has no x_norm (or x_train) for "
+                        "normalisation; add one or set tools.normalize = false")
+    return {"test": (data.x_test[:n], data.y_test[:n], n), "norm": norm_data,
+            "head": lambda k: data.x_test[:min(k, n)]}
+
+
+def _count_norm(folder) -> int:
+    from .datasets import _count_images
+    return _count_images(folder.norm_dir)
+
+
+def _ann_accuracy(ann, x, y, batch_size: int) -> float:
+    """Top-1 accuracy of the Keras ANN on arrays or on ``(x, y)`` batches."""
+    batches = ((x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size)) \
+        if y is not None else x
+    correct = total = 0
+    for xb, yb in batches:
+        pred = np.argmax(ann.predict_on_batch(np.asarray(xb)), axis=-1)
+        correct += int(np.sum(pred == np.asarray(yb).reshape(-1)))
+        total += len(pred)
+    return correct / total
 
 
 def format_table(summary: dict, result, config) -> str:

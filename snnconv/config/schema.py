@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 # Allowed values that later versions will extend; keep them module-level.
-DATASET_FORMATS = ("npz",)
+DATASET_FORMATS = ("npz", "folder")
 NORMALIZATION_METHODS = ("max", "percentile")
 SPIKE_CODES = ("rate", "ttfs", "ttfs_dyn_thresh")
 SPIKE_CODE_ALIASES = {"temporal_mean_rate": "rate"}
