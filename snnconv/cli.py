@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("config", metavar="CONFIG", help="the INI config file")
     p_eval.add_argument("--set", dest="overrides", action="append", metavar="SECTION.KEY=VALUE",
                         default=[], help=set_help)
+    p_eval.add_argument("--snn", nargs="+", default=[], metavar="FILE",
+                        help="compare these saved SNNs (.keras) on CONFIG's data and "
+                             "simulation settings instead of sweeping CONFIG")
 
     p_report = sub.add_parser("report", help="(re)draw the plots of a run folder from its log",
                               description="Redraw the PNG plots of RUN_DIR from its results.h5, "
@@ -109,7 +112,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from snnconv.sweep import run_sweep   # loads the configs before importing TensorFlow
-    run_sweep(args.config, parse_set_options(args.overrides))
+    run_sweep(args.config, parse_set_options(args.overrides), snn_files=args.snn)
     return 0
 
 

@@ -26,8 +26,13 @@ class RunOutcome:
     snn: object
 
 
-def run(config) -> RunOutcome:
-    """Run the whole pipeline described by ``config`` (a :class:`snnconv.config.Config`)."""
+def run(config, snn_file=None) -> RunOutcome:
+    """Run the whole pipeline described by ``config`` (a :class:`snnconv.config.Config`).
+
+    With ``snn_file`` (a saved ``.keras`` SNN) nothing is normalised or
+    converted: that network is simulated and evaluated on the config's data,
+    against the config's ANN.
+    """
     import keras
 
     from .conversion import convert
@@ -64,7 +69,7 @@ def run(config) -> RunOutcome:
         ann_accuracy = _ann_accuracy(ann, x_test, y_test, sim.batch_size)
         say(f"ANN accuracy on {n_test} samples: {100 * ann_accuracy:.2f} %")
 
-    if tools.normalize:
+    if tools.normalize and snn_file is None:
         x_norm, n_norm = data["norm"]
         graph = normalize(graph, x_norm, method=norm.method, percentile=norm.percentile,
                           batch_size=norm.batch_size, per_channel=norm.per_channel)
@@ -72,17 +77,23 @@ def run(config) -> RunOutcome:
             + (f" {norm.percentile:g}" if norm.method == "percentile" else "") + ")")
 
     cell = config.cell
-    snn = convert(graph, simulator=config.simulation.simulator,
-                  spike_code=config.conversion.spike_code,
-                  v_thresh=cell.v_thresh, reset=cell.reset, tau_refrac=cell.tau_refrac,
-                  dt=config.simulation.dt, tau_mem=cell.tau_mem if cell.leak else None,
-                  max_spikes_per_dt=cell.max_spikes_per_dt, v_init=cell.v_init,
-                  poisson_input=config.input.poisson_input, input_rate=config.input.input_rate,
-                  seed=config.simulation.seed, max2avg_pool=config.conversion.max2avg_pool)
+    if snn_file is not None:
+        from .layers.io import load_snn
+        snn = load_snn(snn_file)
+        say(f"loaded the SNN {snn_file}")
+    else:
+        snn = convert(graph, simulator=config.simulation.simulator,
+                      spike_code=config.conversion.spike_code,
+                      v_thresh=cell.v_thresh, reset=cell.reset, tau_refrac=cell.tau_refrac,
+                      dt=config.simulation.dt, tau_mem=cell.tau_mem if cell.leak else None,
+                      max_spikes_per_dt=cell.max_spikes_per_dt, v_init=cell.v_init,
+                      poisson_input=config.input.poisson_input,
+                      input_rate=config.input.input_rate, seed=config.simulation.seed,
+                      max2avg_pool=config.conversion.max2avg_pool)
 
     run_dir = config.paths.log_dir_of_current_run
     with staged_run_dir(run_dir, overwrite=config.output.overwrite) as stage:
-        if tools.save_snn:
+        if tools.save_snn and snn_file is None:
             snn.save(stage / config.paths.filename_snn)
         result, pairs, samples = None, None, None
         if tools.simulate:
@@ -90,7 +101,7 @@ def run(config) -> RunOutcome:
                               batch_size=sim.batch_size, top_k=sim.top_k,
                               progress=verbose > 0)
             x_head = data["head"](max(DIAGNOSTIC_SAMPLES, RECORDED_SAMPLES))
-            if config.conversion.spike_code == "rate":
+            if config.conversion.spike_code == "rate" and snn_file is None:
                 from .diagnostics import ann_vs_snn
                 pairs = ann_vs_snn(graph, snn, x_head[:DIAGNOSTIC_SAMPLES], sim.num_steps)
             from .recording import record_samples
@@ -98,13 +109,21 @@ def run(config) -> RunOutcome:
         summary = write_results(stage, result, ann_accuracy, config.to_ini(),
                                 scales=graph.scales, plot=config.output.plot,
                                 ann_vs_snn=pairs, samples=samples,
-                                extra={"model": graph.name,
-                                       "simulator": config.simulation.simulator,
-                                       "spike_code": config.conversion.spike_code})
+                                extra=_describe(config, graph, snn, snn_file))
     if verbose:
         print(format_table(summary, result, config))
         print(f"results written to {run_dir}")
     return RunOutcome(run_dir, summary, ann_accuracy, result, snn)
+
+
+def _describe(config, graph, snn, snn_file) -> dict:
+    """What was run, for the summary."""
+    if snn_file is None:
+        return {"model": graph.name, "simulator": config.simulation.simulator,
+                "spike_code": config.conversion.spike_code}
+    codes = {lay.spike_code for lay in snn.layers if hasattr(lay, "spike_code")}
+    return {"model": snn.name, "snn_file": str(snn_file),
+            "spike_code": codes.pop() if len(codes) == 1 else None}
 
 
 def _open_data(config, input_shape) -> dict:

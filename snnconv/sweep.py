@@ -1,5 +1,7 @@
 """``snnconv evaluate``: run every combination of list-valued config keys and compare them.
 
+(Or, with ``--snn FILE ...``, evaluate saved SNNs on the config's data.)
+
 A config key of kind number, boolean or choice may hold a comma-separated
 list (``spike_code = rate, ttfs``; ``percentile = 99.0, 99.9``). Every
 combination is one *setting*, run through the ordinary pipeline into its
@@ -93,11 +95,35 @@ def _label(values: dict[str, str]) -> str:
     return re.sub(r"[^A-Za-z0-9_.=+-]", "_", text)
 
 
-def run_sweep(config_path, overrides: dict | None = None) -> tuple[Path, list[dict]]:
-    """Run (or resume) every setting; write and print the comparison. Returns its rows."""
+def snn_settings(config_path, snn_files, overrides: dict | None = None) -> list[Setting]:
+    """One setting per saved SNN file, all on the config's data and simulation settings."""
+    if sweep_axes(config_path):
+        raise ConfigError(f"{config_path}: list-valued keys and --snn files cannot be combined; "
+                          "sweep the conversion settings or compare saved SNNs")
+    config = load_config(config_path, overrides)
+    settings = []
+    for f in snn_files:
+        f = Path(f)
+        if not f.is_file():
+            raise ConfigError(f"--snn {f}: file not found")
+        label = re.sub(r"[^A-Za-z0-9_.=+-]", "_", f.stem)
+        settings.append(Setting(label, {"snn": str(f.resolve())}, config))
+    if len({s.label for s in settings}) != len(settings):
+        raise ConfigError("--snn: two files share a name; their run folders would collide")
+    return settings
+
+
+def run_sweep(config_path, overrides: dict | None = None,
+              snn_files=()) -> tuple[Path, list[dict]]:
+    """Run (or resume) every setting; write and print the comparison. Returns its rows.
+
+    With ``snn_files`` the settings are those saved SNNs instead of the
+    combinations of list-valued keys.
+    """
     from . import pipeline
 
-    settings = expand(config_path, overrides)
+    settings = (snn_settings(config_path, snn_files, overrides) if snn_files
+                else expand(config_path, overrides))
     base = settings[0].config.paths.log_dir_of_current_run
     rows = []
     for i, setting in enumerate(settings, 1):
@@ -114,11 +140,13 @@ def run_sweep(config_path, overrides: dict | None = None) -> tuple[Path, list[di
         else:
             ov = {s: dict(v) for s, v in (overrides or {}).items()}
             for name, value in setting.values.items():
-                section, key = name.split(".")
-                ov.setdefault(section, {})[key] = value
+                if name != "snn":
+                    section, key = name.split(".")
+                    ov.setdefault(section, {})[key] = value
             ov.setdefault("paths", {})["log_dir_of_current_run"] = str(run_dir)
             try:
-                summary = pipeline.run(load_config(config_path, ov)).summary
+                saved = {"snn_file": setting.values["snn"]} if "snn" in setting.values else {}
+                summary = pipeline.run(load_config(config_path, ov), **saved).summary
             except SnnconvError as e:
                 summary, error = {}, str(e)
                 print(f"  failed: {e}")

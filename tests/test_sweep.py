@@ -107,3 +107,30 @@ def test_a_failing_setting_is_reported_and_the_others_run(tmp_path, monkeypatch)
     _, rows = run_sweep(cfg)
     assert rows[0]["error"] is None and rows[0]["snn_accuracy"] is not None
     assert rows[1]["error"] == "this setting is broken" and "snn_accuracy" not in rows[1]
+
+
+def test_saved_snns_are_compared_on_the_config_data(tmp_path):
+    import numpy as np
+
+    import snnconv
+    data = snnconv.load_dataset(bundled_dataset_path(), (28, 28, 1), 1 / 255)
+    graph = snnconv.normalize(snnconv.parse(bundled_model_path()), data.x_norm[:200])
+    files = []
+    for code in ("rate", "ttfs"):
+        snn = snnconv.convert(graph, spike_code=code)
+        files.append(tmp_path / f"{code}_net.keras")
+        snn.save(files[-1])
+    cfg = write_config(tmp_path, "")
+    assert main(["evaluate", str(cfg), "--snn", *map(str, files)]) == 0
+    rows = json.loads((tmp_path / "out" / "comparison.json").read_text())
+    assert [r["setting"] for r in rows] == ["rate_net", "ttfs_net"]
+    for row, f, code in zip(rows, files, ("rate", "ttfs")):
+        direct = snnconv.evaluate(snnconv.load_snn(f), data.x_test[:60], data.y_test[:60],
+                                  num_steps=10, batch_size=30, progress=False)
+        assert row["snn_accuracy"] == pytest.approx(direct.accuracy)
+        assert row["synops_per_sample"] == pytest.approx(direct.synops, rel=1e-6)
+        summary = json.loads((tmp_path / "out" / row["setting"] / "summary.json").read_text())
+        assert summary["spike_code"] == code and summary["snn_file"] == str(f.resolve())
+    # list-valued keys and saved SNNs do not mix
+    bad = write_config(tmp_path, "[cell]\nreset = subtraction, zero\n")
+    assert main(["evaluate", str(bad), "--snn", str(files[0])]) == 2
