@@ -17,7 +17,8 @@ Layout of ``<run dir>/``:
   the recorded neurons in the flattened layer, ``spikes`` (K, T, n) spikes
   per step, ``v`` (K, T, n) membrane potential and ``v_thresh`` for IF
   neurons, ``first_spike_steps`` (K, N) of every neuron for TTFS, 0 = never);
-  file attributes hold
+  file attributes hold ``config`` (the resolved config, the text of
+  ``config.ini``),
   ``ann_accuracy``, ``num_samples``, ``num_steps``, ``dt``, ``top_k``,
   ``ann_macs``, ``neurons_<layer>``;
 * PNG plots drawn from ``results.h5`` by :func:`snnconv.report.draw_report`
@@ -113,7 +114,7 @@ def write_results(folder: Path, result: EvaluationResult | None, ann_accuracy: f
     (folder / "config.ini").write_text(config_text)
     if result is not None:
         _write_h5(folder / "results.h5", result, ann_accuracy, scales or {}, ann_vs_snn or {},
-                  samples or {})
+                  samples or {}, config_text)
         if plot:   # drawn from the log, exactly as `snnconv report` redraws them
             from .report import draw_report
             draw_report(folder)
@@ -126,7 +127,7 @@ def write_results(folder: Path, result: EvaluationResult | None, ann_accuracy: f
 
 
 def _write_h5(path: Path, r: EvaluationResult, ann_accuracy, scales, ann_vs_snn,
-              samples) -> None:
+              samples, config_text: str) -> None:
     import h5py
     with h5py.File(path, "w") as f:
         f["accuracy_per_step"] = r.accuracy_per_step
@@ -152,6 +153,7 @@ def _write_h5(path: Path, r: EvaluationResult, ann_accuracy, scales, ann_vs_snn,
             g = f.create_group(f"ann_vs_snn/{name}")
             g["ann"], g["snn"] = p["ann"], p["snn"]
             g.attrs["correlation"] = p["correlation"]
+        f.attrs["config"] = config_text      # the resolved config, as in config.ini
         f.attrs.update(num_samples=r.num_samples, num_steps=r.num_steps, dt=r.dt,
                        top_k=r.top_k, ann_macs=r.ann_macs,
                        ann_accuracy=np.nan if ann_accuracy is None else ann_accuracy)

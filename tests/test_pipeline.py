@@ -57,6 +57,7 @@ def test_run_writes_complete_results(demo_run):
         assert acc[-1] == pytest.approx(summary["snn_accuracy"])
         assert np.all(f["top_k_accuracy_per_step"][:] >= acc)
         assert list(f["spikes_per_step"]) == ["conv1", "conv2"]       # network order
+        assert f.attrs["config"] == (demo_run / "config.ini").read_text()
         assert f["samples/conv1/spikes"].shape == (3, 40, 64)
         assert f["samples/conv2/v"].shape == (3, 40, 64)
         assert f["normalization/conv1"][()] == pytest.approx(
