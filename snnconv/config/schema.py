@@ -16,11 +16,11 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
+from ..codes import SPIKE_CODE_ALIASES, SPIKE_CODES  # noqa: F401  (re-exported)
+
 # Allowed values that later versions will extend; keep them module-level.
 DATASET_FORMATS = ("npz", "folder")
 NORMALIZATION_METHODS = ("max", "percentile")
-SPIKE_CODES = ("rate", "ttfs", "ttfs_dyn_thresh")
-SPIKE_CODE_ALIASES = {"temporal_mean_rate": "rate"}
 SIMULATORS = ("INI",)
 RESET_MODES = ("subtraction", "zero")
 RESET_ALIASES = {"reset by subtraction": "subtraction", "reset to zero": "zero"}

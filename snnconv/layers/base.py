@@ -24,6 +24,12 @@ A layer runs in two modes that compute the same thing:
   through the whole network inside one compiled loop over time. It keeps
   memory independent of the number of steps and the working set in cache.
 
+Every layer knows the network's ``spike_code``. Under the TTFS codes a
+weight layer injects its bias only into samples whose input has spiked;
+under ``ttfs_dyn_thresh`` every frame carries, in a second half of the
+batch, the prospective spikes that give each neuron's missing impulse
+(``prospective_op``: the operation with ``|W|`` and no bias).
+
 Layers whose neurons spike hold a non-trainable ``fanout`` weight: for
 each neuron, the number of synapses its spike drives in the layers it
 feeds (filled in by the converter; used to count synaptic operations).
@@ -34,10 +40,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from ..codes import SPIKE_CODES
 from ..neurons import make_neuron
 
 LAYER_ACTIVATIONS = ("linear", "relu", "softmax")
-SPIKE_CODES = ("rate", "ttfs", "ttfs_dyn_thresh")
 
 
 class SpikeLayer(keras.layers.Layer):

@@ -1,6 +1,7 @@
 """The built-in INI simulator: Spike* Keras layers run by Keras/TensorFlow."""
 from __future__ import annotations
 
+from ..codes import SPIKE_CODE_ALIASES, SPIKE_CODES
 from ..conversion import build_spiking_model
 from ..errors import SnnconvError
 from ..ir import Graph
@@ -9,15 +10,14 @@ from ..simulation import simulate_batch
 
 class IniSimulator:
     name = "INI"
-    spike_codes = ("rate", "ttfs", "ttfs_dyn_thresh")
+    spike_codes = SPIKE_CODES
 
     def convert(self, graph: Graph, spike_code: str = "rate", *, v_thresh: float = 1.0,
                 reset: str = "subtraction", tau_refrac: float = 0.0, dt: float = 1.0,
                 tau_mem: float | None = None, max_spikes_per_dt: int = 1,
                 v_init: float = 0.0, poisson_input: bool = False, input_rate: float = 1000.0,
                 seed: int | None = None, max2avg_pool: bool = False):
-        if spike_code == "temporal_mean_rate":
-            spike_code = "rate"
+        spike_code = SPIKE_CODE_ALIASES.get(spike_code, spike_code)
         if spike_code not in self.spike_codes:
             raise SnnconvError(f"simulator INI has no spike code {spike_code!r}; "
                                f"available: {', '.join(self.spike_codes)}")
