@@ -25,12 +25,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import keras  # noqa: E402
+from keras import layers  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "mnist.npz"
 SUBSET = REPO_ROOT / "snnconv" / "data" / "mnist_subset.npz"
 
 SEED = 1234
+
+
+def stem(inputs):
+    """The first block both example models share: conv (no bias) -> BN -> ReLU -> avg pool."""
+    x = layers.Conv2D(16, 3, padding="same", use_bias=False, name="conv1")(inputs)
+    x = layers.BatchNormalization(name="bn1")(x)
+    x = layers.ReLU(name="relu1")(x)
+    return layers.AveragePooling2D(2, name="avgpool1")(x)
 
 
 def to_input(x: np.ndarray) -> np.ndarray:

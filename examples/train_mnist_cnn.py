@@ -32,7 +32,7 @@ import sys
 import keras
 from keras import layers
 
-from mnist_training import REPO_ROOT, train_and_save
+from mnist_training import REPO_ROOT, stem, train_and_save
 
 DEFAULT_OUT = REPO_ROOT / "snnconv" / "data" / "mnist_cnn.keras"
 
@@ -40,10 +40,7 @@ DEFAULT_OUT = REPO_ROOT / "snnconv" / "data" / "mnist_cnn.keras"
 def build_model() -> keras.Model:
     """The conversion-friendly CNN described in the module docstring."""
     inputs = keras.Input(shape=(28, 28, 1), name="image")
-    x = layers.Conv2D(16, 3, padding="same", use_bias=False, name="conv1")(inputs)
-    x = layers.BatchNormalization(name="bn1")(x)
-    x = layers.ReLU(name="relu1")(x)
-    x = layers.AveragePooling2D(2, name="avgpool1")(x)
+    x = stem(inputs)
     x = layers.Conv2D(32, 3, use_bias=False, name="conv2")(x)
     x = layers.BatchNormalization(name="bn2")(x)
     x = layers.ReLU(name="relu2")(x)

@@ -10,28 +10,12 @@ from snnconv.cli import main
 from snnconv.data import bundled_dataset_path, bundled_model_path
 from snnconv.layers.io import load_snn
 
+from helpers import write_bundled_config
+
 
 def write_config(tmp_path, extra=""):
-    cfg = tmp_path / "run.ini"
-    cfg.write_text(f"""
-[paths]
-filename_ann = {bundled_model_path()}
-dataset_path = {bundled_dataset_path()}
-log_dir_of_current_run = out
-[input]
-input_scale = 0.00392156862745098
-[normalization]
-num_norm_samples = 300
-[simulation]
-duration = 40
-batch_size = 100
-num_to_test = 200
-top_k = 3
-[output]
-verbose = 0
-{extra}
-""")
-    return cfg
+    return write_bundled_config(tmp_path / "run.ini", 300, dict(
+        duration=40, batch_size=100, num_to_test=200, top_k=3), extra)
 
 
 @pytest.fixture(scope="module")

@@ -9,27 +9,12 @@ from snnconv.data import bundled_dataset_path, bundled_model_path
 from snnconv.errors import ConfigError, SnnconvError
 from snnconv.sweep import expand, run_sweep, sweep_axes
 
+from helpers import write_bundled_config
+
 
 def write_config(tmp_path, body):
-    cfg = tmp_path / "sweep.ini"
-    cfg.write_text(f"""
-[paths]
-filename_ann = {bundled_model_path()}
-dataset_path = {bundled_dataset_path()}
-log_dir_of_current_run = out
-[input]
-input_scale = 0.00392156862745098
-[normalization]
-num_norm_samples = 200
-[simulation]
-duration = 10
-num_to_test = 60
-batch_size = 30
-[output]
-verbose = 0
-{body}
-""")
-    return cfg
+    return write_bundled_config(tmp_path / "sweep.ini", 200, dict(
+        duration=10, num_to_test=60, batch_size=30), body)
 
 
 def test_expansion_is_the_cartesian_product(tmp_path):
