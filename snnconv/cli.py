@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("config", metavar="CONFIG", help="the INI config file")
     p_run.add_argument("--set", dest="overrides", action="append", metavar="SECTION.KEY=VALUE",
                        default=[], help=set_help)
+    p_run.add_argument("--check", action="store_true",
+                       help="convert only and report whether the network fits the target "
+                            "(for simulator xylo: the chip's limits and the quantization "
+                            "error); simulate and write nothing. Exit status 2 if it "
+                            "does not fit")
 
     p_check = sub.add_parser("check", help="validate a config and print it fully resolved",
                              description="Load and validate CONFIG, then print every setting "
@@ -87,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--set", dest="overrides", action="append", metavar="SECTION.KEY=VALUE",
                         default=[], help=set_help)
     p_eval.add_argument("--snn", nargs="+", default=[], metavar="FILE",
-                        help="compare these saved SNNs (.keras) on CONFIG's data and "
+                        help="compare these saved SNNs (.keras, or Xylo .npz) on CONFIG's data and "
                              "simulation settings instead of sweeping CONFIG")
 
     p_report = sub.add_parser("report", help="(re)draw the plots of a run folder from its log",
@@ -106,7 +111,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from snnconv.config import load_config
     config = load_config(args.config, parse_set_options(args.overrides))
     from snnconv import pipeline  # heavy (TensorFlow): imported only here
-    pipeline.run(config)
+    pipeline.run(config, check_only=args.check)
+    if args.check:
+        print(f"the network fits simulator {config.simulation.simulator}"
+              + (f" on {config.xylo.chip}" if config.simulation.simulator == "xylo" else ""))
     return 0
 
 

@@ -89,8 +89,12 @@ class EvaluationResult:
 
 def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | None = None,
              batch_size: int = 100, top_k: int = 5, progress: bool = True,
-             simulator: str = "INI", strategy=None) -> EvaluationResult:
+             simulator: str | None = None, strategy=None) -> EvaluationResult:
     """Simulate ``snn`` on ``x`` batch by batch and score it against the labels ``y``.
+
+    ``snn``: a converted network (a Spike* ``keras.Model`` or a
+    :class:`~snnconv.simulators.xylo.XyloNetwork`); the simulator that runs
+    it is found from its kind unless ``simulator`` names one.
 
     ``x`` and ``y``: arrays of inputs and labels (integers or one-hot rows),
     or ``y=None`` and ``x`` any iterable of ``(inputs, labels)`` batches — a
@@ -103,32 +107,27 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
     batch. By default one is made when several GPUs are visible
     (``MirroredStrategy``); the results equal a single-device run.
     """
-    from .simulation import input_layer, neuron_count, spiking_layers
-    from .simulation import num_steps as steps_for
-    from .simulators import get_simulator
+    from .simulators import get_simulator, simulator_for
 
-    sim = get_simulator(simulator)
-    inp = input_layer(snn)
+    sim = simulator_for(snn) if simulator is None else get_simulator(simulator)
+    info = sim.describe(snn)
     if (duration is None) == (num_steps is None):
         raise ValueError("give exactly one of duration and num_steps")
-    steps = steps_for(snn, duration) if num_steps is None else int(num_steps)
+    steps = _steps_for(duration, info["dt"]) if num_steps is None else int(num_steps)
     if strategy is None:
         strategy = default_strategy()
-    layers = spiking_layers(snn)
     correct = np.zeros(steps)
     correct_k = np.zeros(steps)
-    spikes = {lay.name: np.zeros(steps) for lay in layers}
+    spikes = {name: np.zeros(steps) for name in info["neurons"]}
     synops = np.zeros(steps)
     predictions, decisions = [], []
-    out_name = snn.output._keras_history[0].name
+    out_name = info["output_name"]
     total = len(x) if y is not None and hasattr(x, "__len__") else None
     bar = _progress(total, progress)
     n = 0
     for xb, yb in _batches(x, y, batch_size):
-        if inp.poisson and (xb.min() < 0 or xb.max() > inp.spike_amplitude):
-            raise DataError(
-                f"Poisson input needs values in [0, {inp.spike_amplitude:g}] "
-                f"(1000 / (input_rate * dt)); the data spans [{xb.min():g}, {xb.max():g}]")
+        if info["check_input"] is not None:
+            info["check_input"](xb)
         out = sim.simulate_batch(snn, xb, steps, strategy=strategy)
         score = out.readout                                   # (B, T, classes)
         truth = np.take_along_axis(score, yb[:, None, None], axis=2)[..., 0]
@@ -139,7 +138,7 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
             spikes[name] += s.sum(axis=0)
         synops += out.synops.sum(axis=0)
         predictions.append(pred[:, -1])
-        if out_name in out.spikes:
+        if info["decides"] and out_name in out.spikes:
             fired = out.spikes[out_name] > 0
             decisions.append(np.where(fired.any(axis=1), fired.argmax(axis=1) + 1, 0))
         n += len(xb)
@@ -149,13 +148,21 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
     if n == 0:
         raise DataError("no samples to evaluate")
     return EvaluationResult(
-        num_samples=n, num_steps=steps, dt=inp.dt, top_k=top_k,
+        num_samples=n, num_steps=steps, dt=info["dt"], top_k=top_k,
         accuracy_per_step=correct / n, top_k_accuracy_per_step=correct_k / n,
         spikes_per_step={k: v / n for k, v in spikes.items()},
-        neurons={lay.name: neuron_count(lay) for lay in layers},
-        synops_per_step=synops / n, ann_macs=inp.ann_macs,
+        neurons=dict(info["neurons"]),
+        synops_per_step=synops / n, ann_macs=info["ann_macs"],
         predictions=np.concatenate(predictions),
         decision_steps=np.concatenate(decisions) if decisions else None)
+
+
+def _steps_for(duration: float, dt: float) -> int:
+    steps = duration / dt
+    if steps < 1 or abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+        raise ValueError(f"duration {duration} is not a whole number (>= 1) of time steps "
+                         f"dt = {dt}")
+    return int(round(steps))
 
 
 def _batches(x, y, batch_size):

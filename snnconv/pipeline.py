@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -19,19 +19,21 @@ RECORDED_SAMPLES = 3
 
 @dataclasses.dataclass
 class RunOutcome:
-    run_dir: Path
+    run_dir: Path | None            # None after a check-only run
     summary: dict
     ann_accuracy: float | None
     result: object | None          # EvaluationResult, when simulated
     snn: object
 
 
-def run(config, snn_file=None) -> RunOutcome:
+def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
     """Run the whole pipeline described by ``config`` (a :class:`snnconv.config.Config`).
 
-    With ``snn_file`` (a saved ``.keras`` SNN) nothing is normalised or
-    converted: that network is simulated and evaluated on the config's data,
-    against the config's ANN.
+    With ``snn_file`` (a saved ``.keras`` SNN or Xylo ``.npz``) nothing is
+    normalised or converted: that network is simulated and evaluated on the
+    config's data, against the config's ANN. With ``check_only`` the run
+    stops after the conversion (which, for Xylo, checks the chip's limits
+    and prints what the network uses of it): nothing is simulated or written.
     """
     import keras
 
@@ -65,7 +67,7 @@ def run(config, snn_file=None) -> RunOutcome:
         x_test, y_test, n_test = data["test"]
 
     ann_accuracy = None
-    if tools.evaluate_ann:
+    if tools.evaluate_ann and not check_only:
         ann_accuracy = _ann_accuracy(ann, x_test, y_test, sim.batch_size)
         say(f"ANN accuracy on {n_test} samples: {100 * ann_accuracy:.2f} %")
 
@@ -76,36 +78,37 @@ def run(config, snn_file=None) -> RunOutcome:
         say(f"normalised on {n_norm} samples ({norm.method}"
             + (f" {norm.percentile:g}" if norm.method == "percentile" else "") + ")")
 
-    cell = config.cell
     if snn_file is not None:
-        from .layers.io import load_snn
-        snn = load_snn(snn_file)
+        snn = load_network(snn_file)
         say(f"loaded the SNN {snn_file}")
     else:
         snn = convert(graph, simulator=config.simulation.simulator,
-                      spike_code=config.conversion.spike_code,
-                      v_thresh=cell.v_thresh, reset=cell.reset, tau_refrac=cell.tau_refrac,
-                      dt=config.simulation.dt, tau_mem=cell.tau_mem if cell.leak else None,
-                      max_spikes_per_dt=cell.max_spikes_per_dt, v_init=cell.v_init,
-                      poisson_input=config.input.poisson_input,
-                      input_rate=config.input.input_rate, seed=config.simulation.seed,
-                      max2avg_pool=config.conversion.max2avg_pool)
+                      spike_code=config.conversion.spike_code, **convert_options(config))
+    xylo = is_xylo(snn)
+    if xylo and verbose:
+        say(snn.fit_report())
+    if check_only:
+        return RunOutcome(None, {"fits": True}, ann_accuracy, None, snn)
 
     run_dir = config.paths.log_dir_of_current_run
     with staged_run_dir(run_dir, overwrite=config.output.overwrite) as stage:
         if tools.save_snn and snn_file is None:
-            snn.save(stage / config.paths.filename_snn)
+            snn.save(stage / snn_filename(config))
         result, pairs, samples = None, None, None
         if tools.simulate:
             result = evaluate(snn, x_test, y_test, num_steps=sim.num_steps,
                               batch_size=sim.batch_size, top_k=sim.top_k,
                               progress=verbose > 0)
             x_head = data["head"](max(DIAGNOSTIC_SAMPLES, RECORDED_SAMPLES))
-            if config.conversion.spike_code == "rate" and snn_file is None:
+            if config.conversion.spike_code == "rate" and snn_file is None and not xylo:
                 from .diagnostics import ann_vs_snn
                 pairs = ann_vs_snn(graph, snn, x_head[:DIAGNOSTIC_SAMPLES], sim.num_steps)
-            from .recording import record_samples
-            samples = record_samples(snn, x_head[:RECORDED_SAMPLES], sim.num_steps)
+            if xylo:
+                from .simulators.xylo.recording import record_xylo_samples
+                samples = record_xylo_samples(snn, x_head[:RECORDED_SAMPLES], sim.num_steps)
+            else:
+                from .recording import record_samples
+                samples = record_samples(snn, x_head[:RECORDED_SAMPLES], sim.num_steps)
         summary = write_results(stage, result, ann_accuracy, config.to_ini(),
                                 scales=graph.scales, plot=config.output.plot,
                                 ann_vs_snn=pairs, samples=samples,
@@ -116,8 +119,68 @@ def run(config, snn_file=None) -> RunOutcome:
     return RunOutcome(run_dir, summary, ann_accuracy, result, snn)
 
 
+def convert_options(config) -> dict:
+    """The simulator's conversion options, from the config's sections."""
+    cell, sim, inp = config.cell, config.simulation, config.input
+    if sim.simulator == "xylo":
+        x = config.xylo
+        for key, bad, why in (("cell.reset", cell.reset != "subtraction",
+                               "Xylo resets by subtraction; set it to subtraction"),
+                              ("cell.tau_refrac", cell.tau_refrac != 0,
+                               "Xylo neurons have no refractory period; set it to 0"),
+                              ("cell.v_init", cell.v_init != 0,
+                               "Xylo neurons start at 0; set it to 0")):
+            if bad:
+                raise ConfigError(f"{key} = {getattr(cell, key.split('.')[1])} cannot be "
+                                  f"used with simulation.simulator = xylo: {why}")
+        return dict(chip=x.chip, quantization=x.quantization,
+                    weight_shift=x.weight_shift if x.weight_shift == "auto"
+                    else int(x.weight_shift),
+                    v_thresh=cell.v_thresh, dt=sim.dt,
+                    tau_mem=cell.tau_mem if cell.leak else None, tau_syn=x.tau_syn,
+                    input_rate=inp.input_rate, poisson_input=inp.poisson_input,
+                    seed=sim.seed, max2avg_pool=config.conversion.max2avg_pool)
+    return dict(v_thresh=cell.v_thresh, reset=cell.reset, tau_refrac=cell.tau_refrac,
+                dt=sim.dt, tau_mem=cell.tau_mem if cell.leak else None,
+                max_spikes_per_dt=cell.max_spikes_per_dt, v_init=cell.v_init,
+                poisson_input=inp.poisson_input, input_rate=inp.input_rate, seed=sim.seed,
+                max2avg_pool=config.conversion.max2avg_pool)
+
+
+def snn_filename(config) -> str:
+    """The converted network's file name: ``paths.filename_snn``, as ``.npz`` for Xylo."""
+    name = config.paths.filename_snn
+    return str(Path(name).with_suffix(".npz")) if config.simulation.simulator == "xylo" \
+        else name
+
+
+def is_xylo(snn) -> bool:
+    from .simulators.xylo import XyloNetwork
+    return isinstance(snn, XyloNetwork)
+
+
+def load_network(path):
+    """A saved converted network: a ``.keras`` SNN or a Xylo ``.npz`` specification."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        from .simulators.xylo import load_xylo
+        return load_xylo(path)
+    from .layers.io import load_snn
+    return load_snn(path)
+
+
 def _describe(config, graph, snn, snn_file) -> dict:
     """What was run, for the summary."""
+    if is_xylo(snn):
+        out = {"model": graph.name if snn_file is None else snn.name, "simulator": "xylo",
+               "spike_code": "rate", "xylo_chip": snn.spec.chip,
+               "xylo_quantization": snn.quantization,
+               "xylo_weight_shifts": [snn.spec.weight_shift_in, snn.spec.weight_shift_rec,
+                                      snn.spec.weight_shift_out],
+               "xylo_quantization_error": snn.quantization_error}
+        if snn_file is not None:
+            out["snn_file"] = str(snn_file)
+        return out
     if snn_file is None:
         return {"model": graph.name, "simulator": config.simulation.simulator,
                 "spike_code": config.conversion.spike_code}

@@ -42,15 +42,6 @@ def spiking_layers(snn: keras.Model) -> list[SpikeLayer]:
             if isinstance(lay, SpikeLayer) and lay.spike_amplitude is not None]
 
 
-def num_steps(snn: keras.Model, duration: float) -> int:
-    dt = input_layer(snn).dt
-    steps = duration / dt
-    if steps < 1 or abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
-        raise ValueError(f"duration {duration} is not a whole number (>= 1) of time steps "
-                         f"dt = {dt}")
-    return int(round(steps))
-
-
 def simulate_batch(snn: keras.Model, x: np.ndarray, steps: int,
                    strategy: tf.distribute.Strategy | None = None) -> BatchOutput:
     """Simulate ``steps`` time steps of the SNN on the batch ``x`` (no time axis).

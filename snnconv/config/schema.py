@@ -21,7 +21,11 @@ from ..codes import SPIKE_CODE_ALIASES, SPIKE_CODES  # noqa: F401  (re-exported)
 # Allowed values that later versions will extend; keep them module-level.
 DATASET_FORMATS = ("npz", "folder")
 NORMALIZATION_METHODS = ("max", "percentile")
-SIMULATORS = ("INI",)
+SIMULATORS = ("INI", "xylo")
+XYLO_CHIPS = ("syns61201", "syns65302", "syns63300")
+XYLO_CHIP_ALIASES = {"audio2": "syns61201", "audio3": "syns65302", "imu": "syns63300"}
+XYLO_QUANTIZATION = ("global", "per_channel")
+XYLO_WEIGHT_SHIFTS = ("auto",) + tuple(str(i) for i in range(8))
 RESET_MODES = ("subtraction", "zero")
 RESET_ALIASES = {"reset by subtraction": "subtraction", "reset to zero": "zero"}
 MODEL_SUFFIXES = (".keras", ".h5")
@@ -244,6 +248,16 @@ class OutputConfig:
     energy_per_mac_pj: float = _key("float", min=0)
 
 
+@dataclasses.dataclass(frozen=True)
+class XyloConfig:
+    """``[xylo]``: quantization and chip for ``simulation.simulator = xylo``."""
+
+    chip: str = _key("choice", choices=XYLO_CHIPS, aliases=XYLO_CHIP_ALIASES)
+    quantization: str = _key("choice", choices=XYLO_QUANTIZATION)
+    weight_shift: str = _key("choice", choices=XYLO_WEIGHT_SHIFTS)
+    tau_syn: float = _positive()
+
+
 # Section name -> dataclass, in file order.
 SECTIONS: dict[str, type] = {
     "paths": PathsConfig,
@@ -254,6 +268,7 @@ SECTIONS: dict[str, type] = {
     "simulation": SimulationConfig,
     "cell": CellConfig,
     "output": OutputConfig,
+    "xylo": XyloConfig,
 }
 
 
@@ -286,6 +301,7 @@ class Config:
     simulation: SimulationConfig
     cell: CellConfig
     output: OutputConfig
+    xylo: XyloConfig
     config_path: Optional[Path] = dataclasses.field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:

@@ -2,15 +2,18 @@
 
 A simulator converts a normalised IR graph into something it can run
 (``convert(graph, spike_code, **options)``) and runs a batch of it
-(``simulate_batch(snn, x, steps) -> BatchOutput``). Adding one means a new
-module here and one line in :data:`SIMULATORS`.
+(``simulate_batch(snn, x, steps) -> BatchOutput``), recognises what it
+runs (``accepts(snn)``) and describes it for the evaluation
+(``describe(snn)``: time step, ANN MACs, neurons per layer, output layer).
+Adding one means a new module here and one line in :data:`SIMULATORS`.
 """
 from __future__ import annotations
 
 from ..errors import SnnconvError
 from .ini import IniSimulator
+from .xylo import XyloSimulator
 
-SIMULATORS = {"INI": IniSimulator}
+SIMULATORS = {"INI": IniSimulator, "xylo": XyloSimulator}
 
 
 def get_simulator(name: str):
@@ -20,4 +23,14 @@ def get_simulator(name: str):
     raise SnnconvError(f"unknown simulator {name!r}; available: {', '.join(SIMULATORS)}")
 
 
-__all__ = ["SIMULATORS", "get_simulator", "IniSimulator"]
+def simulator_for(snn):
+    """The simulator that runs ``snn`` (a converted network of any registered kind)."""
+    for cls in SIMULATORS.values():
+        sim = cls()
+        if sim.accepts(snn):
+            return sim
+    raise SnnconvError(f"no simulator runs a {type(snn).__name__}; expected a converted "
+                       "network (a Spike* keras.Model or a XyloNetwork)")
+
+
+__all__ = ["SIMULATORS", "get_simulator", "simulator_for", "IniSimulator", "XyloSimulator"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..codes import SPIKE_CODE_ALIASES, SPIKE_CODES
 from ..conversion import build_spiking_model
-from ..errors import SnnconvError
+from ..errors import DataError, SnnconvError
 from ..ir import Graph
 from ..simulation import simulate_batch
 
@@ -34,6 +34,25 @@ class IniSimulator:
         return build_spiking_model(graph, neuron, poisson_input=poisson_input,
                                    input_rate=input_rate, seed=seed, max2avg_pool=max2avg_pool,
                                    spike_code=spike_code)
+
+    def accepts(self, snn) -> bool:
+        import keras
+        return isinstance(snn, keras.Model)
+
+    def describe(self, snn) -> dict:
+        from ..simulation import input_layer, neuron_count, spiking_layers
+        inp = input_layer(snn)
+        out_name = snn.output._keras_history[0].name
+
+        def check_input(xb):
+            if inp.poisson and (xb.min() < 0 or xb.max() > inp.spike_amplitude):
+                raise DataError(
+                    f"Poisson input needs values in [0, {inp.spike_amplitude:g}] "
+                    f"(1000 / (input_rate * dt)); the data spans [{xb.min():g}, {xb.max():g}]")
+
+        return {"dt": inp.dt, "ann_macs": inp.ann_macs,
+                "neurons": {lay.name: neuron_count(lay) for lay in spiking_layers(snn)},
+                "output_name": out_name, "decides": True, "check_input": check_input}
 
     def simulate_batch(self, snn, x, steps, strategy=None):
         return simulate_batch(snn, x, steps, strategy)
