@@ -111,8 +111,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from snnconv.config import load_config
     config = load_config(args.config, parse_set_options(args.overrides))
     from snnconv import pipeline  # heavy (TensorFlow): imported only here
-    pipeline.run(config, check_only=args.check)
-    if args.check:
+    if not args.check:
+        pipeline.run(config)
+    else:
+        pipeline.run(config, check_only=True)
         print(f"the network fits simulator {config.simulation.simulator}"
               + (f" on {config.xylo.chip}" if config.simulation.simulator == "xylo" else ""))
     return 0

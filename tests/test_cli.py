@@ -34,7 +34,7 @@ def fake_pipeline(monkeypatch):
     calls = []
     module = types.ModuleType("snnconv.pipeline")
 
-    def run(config):
+    def run(config, check_only=False):
         calls.append(config)
         return "done"
 
