@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "complete are not run again.")
     p_eval.add_argument("config", metavar="CONFIG", help="the INI config file")
     p_eval.add_argument("--set", dest="overrides", action="append", metavar="SECTION.KEY=VALUE",
-                        default=[], help=set_help)
+                        default=[], help=set_help + "; a comma-separated list sweeps its values")
     p_eval.add_argument("--snn", nargs="+", default=[], metavar="FILE",
                         help="compare these saved SNNs (.keras, or Xylo .npz) on CONFIG's data and "
                              "simulation settings instead of sweeping CONFIG")

@@ -76,6 +76,12 @@ def expand(config_path, overrides: dict | None = None) -> list[Setting]:
     overrides = {s: dict(v) for s, v in (overrides or {}).items()}
     axes = {k: v for k, v in sweep_axes(config_path).items()
             if k[1] not in overrides.get(k[0], {})}
+    # a list given with --set sweeps too (it replaces the file's value)
+    for section, keys in overrides.items():
+        for key, value in list(keys.items()):
+            if "," in str(value):
+                axes[(section.lower(), key.lower())] = _override_axis(section, key, str(value))
+                del keys[key]
     settings = []
     for combo in itertools.product(*axes.values()):
         chosen = dict(zip(axes, combo))
@@ -86,6 +92,20 @@ def expand(config_path, overrides: dict | None = None) -> list[Setting]:
         values = {f"{s}.{k}": v for (s, k), v in chosen.items()}
         settings.append(Setting(_label(values), values, config))
     return settings
+
+
+def _override_axis(section: str, key: str, value: str) -> list[str]:
+    try:
+        spec = key_spec(section.lower(), key.lower())
+    except KeyError:
+        return [value]                     # load_config names the unknown key
+    if spec.kind not in SWEEPABLE:
+        raise ConfigError(f"--set {section}.{key}={value}: only number, boolean and choice "
+                          "keys can hold a list of values")
+    values = [v.strip() for v in value.split(",")]
+    if any(not v for v in values):
+        raise ConfigError(f"--set {section}.{key}={value}: empty entry in the list")
+    return values
 
 
 def _label(values: dict[str, str]) -> str:

@@ -33,6 +33,12 @@ v_thresh = 1.0, 0.5, 0.25
     # a --set value replaces the list
     only = expand(cfg, {"cell": {"reset": "zero"}})
     assert {s.config.cell.reset for s in only} == {"zero"} and len(only) == 3
+    # a list given with --set sweeps as well
+    more = expand(cfg, {"Cell": {"reset": "zero"}, "simulation": {"duration": "10, 20"}})
+    assert {(s.config.cell.v_thresh, s.config.simulation.duration) for s in more} == \
+        {(v, d) for v in (1.0, 0.5, 0.25) for d in (10.0, 20.0)}
+    with pytest.raises(ConfigError, match="--set paths.runlabel=a,b: only number"):
+        expand(cfg, {"paths": {"runlabel": "a,b"}})
 
 
 def test_bad_list_values_name_the_key(tmp_path):
