@@ -114,6 +114,11 @@ LAYER_MODELS = {
                                       L.Activation("relu", name="a"), L.Dense(3, name="d2"),
                                       L.Softmax(name="sm")),
     "activation_on_input": lambda: _seq((6,), L.ReLU(name="r"), L.Dense(3, name="d")),
+    "conv1d_bn_relu": lambda: _seq((12, 2), L.Conv1D(4, 3, strides=2, padding="same",
+                                                     use_bias=False, name="c"),
+                                   L.BatchNormalization(name="bn"), L.ReLU(name="r"),
+                                   L.Conv1D(3, 2, dilation_rate=2, activation="relu", name="c2"),
+                                   L.Flatten(name="f"), L.Dense(2, name="o")),
 }
 
 
@@ -181,6 +186,16 @@ def test_folded_structure_and_params():
     graph = parse(LAYER_MODELS["activation_on_input"]())
     assert [(n.name, n.op, n.activation) for n in graph.nodes] == [
         ("inp", "input", "linear"), ("r", "identity", "relu"), ("d", "dense", "linear")]
+
+
+def test_conv1d_is_a_conv2d_between_reshapes_holding_bn_and_activation():
+    graph = parse(LAYER_MODELS["conv1d_bn_relu"]())
+    ops = [(n.name, n.op, n.activation) for n in graph.nodes[1:5]]
+    assert ops == [("c_2d", "reshape", "linear"), ("c", "conv2d", "relu"),
+                   ("c_1d", "reshape", "linear"), ("c2_2d", "reshape", "linear")]
+    assert graph["c"].weights["kernel"].shape == (1, 3, 2, 4)
+    assert graph["c"].params["strides"] == (1, 2) and graph["c_1d"].output_shape == (6, 4)
+    assert "bn" in graph["c"].source_layers
 
 
 def test_bn_fold_formula():

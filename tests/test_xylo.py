@@ -72,6 +72,25 @@ def test_unrolled_matrices_reproduce_the_ann_including_a_convolution():
     assert not net.w_rec[:, :12].any() and not net.w_rec[12:].any() and not net.w_out[:12].any()
 
 
+def test_conv1d_maps_when_its_unrolled_matrix_fits():
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((8, 2))
+    x = keras.layers.Conv1D(6, 3, activation="relu", name="conv")(inp)      # 6 x 6 = 36 neurons
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inp, keras.layers.Dense(3, name="readout")(x))
+    x = np.random.default_rng(1).uniform(0, 1, (50, 8, 2)).astype(np.float32)
+    graph = snnconv.normalize(snnconv.parse(model), x, method="max")
+    net = build_xylo_network(graph, chip="syns65302", weight_shift=0)
+    assert net.layers == [("conv", 36)] and net.spec.num_inputs == 16
+    # the layer's non-zero input weights are the convolution's taps: 3 taps x 2 channels
+    assert set((net.spec.weights_in != 0).sum(axis=0).tolist()) <= {6}
+    ini = snnconv.evaluate(snnconv.convert(graph), x, np.zeros(50), num_steps=50,
+                           progress=False)
+    xy = snnconv.evaluate(net, x, np.zeros(50), num_steps=50, progress=False)
+    assert abs(ini.spikes_per_neuron["conv"] - xy.spikes_per_neuron["conv"]) \
+        < 0.1 * ini.spikes_per_neuron["conv"] + 1
+
+
 def test_branching_and_max_pooling_are_refused_with_the_layer_name():
     inp = keras.Input((16,))
     a = keras.layers.Dense(4, activation="relu", name="a")(inp)

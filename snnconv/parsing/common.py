@@ -6,7 +6,7 @@ from snnconv.errors import UnsupportedLayerError
 # Keras layer class names the parser accepts. Sequential and Functional stand
 # for nested sub-models, which are flattened into the parent graph.
 SUPPORTED_LAYERS = (
-    "InputLayer", "Dense", "Conv2D", "DepthwiseConv2D", "SeparableConv2D",
+    "InputLayer", "Dense", "Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D",
     "AveragePooling2D", "MaxPooling2D", "GlobalAveragePooling2D", "Flatten",
     "Reshape", "Concatenate", "Add", "ZeroPadding2D", "BatchNormalization",
     "Activation", "ReLU", "Softmax", "Dropout", "SpatialDropout1D",

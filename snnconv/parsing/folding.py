@@ -104,27 +104,31 @@ def fold(items: list, output: str,
             continue
         src = item.inputs[0]
         producer = live[src]
+        # BN and activations act per channel, so they move through the reshape
+        # that ends a Conv1D onto its conv2d (consumers still read the reshape)
+        target = live[producer.params["conv1d"]] if producer.params.get("conv1d") \
+            and readers(src) == 1 else producer
         if item.kind == "passthrough":
             alias[item.name] = src
             removed.add(item.name)
             producer.source_layers.append(item.name)
         elif item.kind == "batchnorm":
-            _fold_bn(item, producer, readers(src))
+            _fold_bn(item, target, readers(src))
             alias[item.name] = src
             removed.add(item.name)
-            producer.source_layers.append(item.name)
+            target.source_layers.append(item.name)
         elif item.kind == "activation":
             if item.activation == "linear":
                 alias[item.name] = src
                 removed.add(item.name)
                 producer.source_layers.append(item.name)
-            elif (producer.op != "input" and producer.activation == "linear"
+            elif (target.op != "input" and target.activation == "linear"
                   and readers(src) == 1):
-                producer.activation = item.activation
-                act_source[producer.name] = item.name
+                target.activation = item.activation
+                act_source[target.name] = item.name
                 alias[item.name] = src
                 removed.add(item.name)
-                producer.source_layers.append(item.name)
+                target.source_layers.append(item.name)
             else:
                 live[item.name] = Node(
                     name=item.name, op="identity", inputs=[src],

@@ -191,7 +191,7 @@ class _Walker:
 
             L = keras.layers
             table = {
-                L.Dense: self._dense, L.Conv2D: self._conv2d,
+                L.Dense: self._dense, L.Conv2D: self._conv2d, L.Conv1D: self._conv1d,
                 L.DepthwiseConv2D: self._depthwise, L.SeparableConv2D: self._separable,
                 L.AveragePooling2D: self._pool, L.MaxPooling2D: self._pool,
                 L.GlobalAveragePooling2D: self._gap, L.Flatten: self._flatten,
@@ -258,6 +258,33 @@ class _Walker:
         return self._node(layer, name, "conv2d", inputs, shape, params=self._conv_params(layer),
                           weights={"kernel": kernel, "bias": self._bias(layer, kernel.shape[3])},
                           activation=_activation_name(layer, layer.activation))
+
+    def _conv1d(self, layer, name, inputs, shape):
+        # A Conv1D over (length, channels) is the Conv2D of a (1, k) kernel over
+        # (1, length, channels): the IR gets a reshape in, that conv2d (named
+        # after the layer, holding its activation) and a reshape back.
+        if int(getattr(layer, "groups", 1)) != 1:
+            raise unsupported(layer.name, "Conv1D",
+                              f"groups={layer.groups} is not supported (only groups=1)")
+        if str(layer.padding).lower() == "causal":
+            raise unsupported(layer.name, "Conv1D", "padding='causal' is not supported "
+                              "(use 'valid' or 'same')")
+        in_shape = tuple(int(d) for d in layer.input.shape[1:])
+        kernel = _np(layer.kernel)[None]                       # (1, k, cin, cout)
+        params = self._conv_params(layer)
+        params = {key: (1,) + tuple(v) if key != "padding" else v for key, v in params.items()}
+        lift = self.unique(f"{name}_2d", name)
+        self.add(Node(name=lift, op="reshape", inputs=list(inputs),
+                      output_shape=(1,) + in_shape, params={"target_shape": (1,) + in_shape},
+                      source_layers=[layer.name]), "Conv1D")
+        conv = self._node(layer, name, "conv2d", [lift], (1,) + tuple(shape), params=params,
+                          weights={"kernel": kernel,
+                                   "bias": self._bias(layer, kernel.shape[3])},
+                          activation=_activation_name(layer, layer.activation))
+        drop = self.unique(f"{name}_1d", name)
+        return self.add(Node(name=drop, op="reshape", inputs=[conv], output_shape=shape,
+                             params={"target_shape": tuple(shape), "conv1d": conv},
+                             source_layers=[layer.name]), "Conv1D")
 
     def _depthwise(self, layer, name, inputs, shape):
         kernel = _np(layer.kernel)
