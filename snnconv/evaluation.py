@@ -27,6 +27,9 @@ class EvaluationResult:
     # step (1-based) at which each sample's output layer first spiked, 0 if it
     # never did; only for networks whose output layer spikes (TTFS codes)
     decision_steps: np.ndarray | None = None
+    # top-1 accuracy after the last step of other readouts the simulator offers
+    # (e.g. STDP's proportion weighting): name -> accuracy
+    other_accuracy: dict = dataclasses.field(default_factory=dict)
 
     @property
     def time(self) -> np.ndarray:
@@ -121,6 +124,7 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
     spikes = {name: np.zeros(steps) for name in info["neurons"]}
     synops = np.zeros(steps)
     predictions, decisions = [], []
+    other: dict[str, int] = {}
     out_name = info["output_name"]
     total = len(x) if y is not None and hasattr(x, "__len__") else None
     bar = _progress(total, progress)
@@ -138,6 +142,8 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
             spikes[name] += s.sum(axis=0)
         synops += out.synops.sum(axis=0)
         predictions.append(pred[:, -1])
+        for name, final in out.final_scores.items():
+            other[name] = other.get(name, 0) + int(np.sum(final.argmax(axis=1) == yb))
         if info["decides"] and out_name in out.spikes:
             fired = out.spikes[out_name] > 0
             decisions.append(np.where(fired.any(axis=1), fired.argmax(axis=1) + 1, 0))
@@ -154,7 +160,8 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
         neurons=dict(info["neurons"]),
         synops_per_step=synops / n, ann_macs=info["ann_macs"],
         predictions=np.concatenate(predictions),
-        decision_steps=np.concatenate(decisions) if decisions else None)
+        decision_steps=np.concatenate(decisions) if decisions else None,
+        other_accuracy={k: v / n for k, v in other.items()})
 
 
 def _steps_for(duration: float, dt: float) -> int:

@@ -35,6 +35,13 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
     stops after the conversion (which, for Xylo, checks the chip's limits
     and prints what the network uses of it): nothing is simulated or written.
     """
+    if config.stdp.enabled:
+        if snn_file is not None or check_only:
+            raise ConfigError("stdp.enabled: an STDP run trains its own network; --snn and "
+                              "--check do not apply")
+        from .stdp.run import run_stdp
+        return run_stdp(config)
+
     import keras
 
     from .conversion import convert
@@ -106,7 +113,7 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
             if xylo:
                 from .simulators.xylo.recording import record_xylo_samples
                 samples = record_xylo_samples(snn, x_head[:RECORDED_SAMPLES], sim.num_steps)
-            else:
+            elif not is_stdp(snn):
                 from .recording import record_samples
                 samples = record_samples(snn, x_head[:RECORDED_SAMPLES], sim.num_steps)
         summary = write_results(stage, result, ann_accuracy, config.to_ini(),
@@ -154,15 +161,23 @@ def snn_filename(config) -> str:
         else name
 
 
+def is_stdp(snn) -> bool:
+    from .stdp.model import STDPNetwork
+    return isinstance(snn, STDPNetwork)
+
+
 def is_xylo(snn) -> bool:
     from .simulators.xylo import XyloNetwork
     return isinstance(snn, XyloNetwork)
 
 
 def load_network(path):
-    """A saved converted network: a ``.keras`` SNN or a Xylo ``.npz`` specification."""
+    """A saved network: a ``.keras`` SNN, a Xylo ``.npz`` specification or an STDP ``.npz``."""
     path = Path(path)
     if path.suffix == ".npz":
+        from .stdp.model import is_stdp_file, load_stdp
+        if is_stdp_file(path):
+            return load_stdp(path)
         from .simulators.xylo import load_xylo
         return load_xylo(path)
     from .layers.io import load_snn
@@ -181,6 +196,9 @@ def _describe(config, graph, snn, snn_file) -> dict:
         if snn_file is not None:
             out["snn_file"] = str(snn_file)
         return out
+    if is_stdp(snn):
+        return {"model": snn.name, "snn_file": str(snn_file), "simulator": "stdp",
+                "stdp_rule": snn.rule}
     if snn_file is None:
         return {"model": graph.name, "simulator": config.simulation.simulator,
                 "spike_code": config.conversion.spike_code}

@@ -27,6 +27,8 @@ class BatchOutput:
     readout: np.ndarray                   # (B, T, classes): score whose argmax is the class
     spikes: dict[str, np.ndarray]         # layer -> (B, T) spikes emitted per step
     synops: np.ndarray                    # (B, T) synaptic operations per step
+    # other ways of reading the class after the last step: name -> (B, classes) scores
+    final_scores: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 def input_layer(snn: keras.Model) -> SpikeInput:

@@ -177,7 +177,8 @@ def load_config(path: PathLike,
                 raise ConfigError(f"{where}: {section}.{key} = {text.strip()!r}: {exc}") from None
 
     _cross_check(parsed, raw)
-    _resolve_paths(parsed["paths"], raw["paths"], config_path.parent, config_path)
+    _resolve_paths(parsed["paths"], raw["paths"], config_path.parent, config_path,
+                   ann_required=not parsed["stdp"]["enabled"])
 
     sections = {name: cls(**parsed[name]) for name, cls in SECTIONS.items()}
     return Config(**sections, config_path=config_path)
@@ -194,7 +195,7 @@ def _override_text(value: Any) -> str:
 
 
 def _resolve_paths(values: dict[str, Any], raw: dict[str, tuple[str, str]], base: Path,
-                   config_path: Path) -> None:
+                   config_path: Path, ann_required: bool = True) -> None:
     def bad(key: str, problem: str) -> ConfigError:
         text, where = raw[key]
         return ConfigError(f"{where}: paths.{key} = {text.strip()!r}: {problem}")
@@ -211,10 +212,18 @@ def _resolve_paths(values: dict[str, Any], raw: dict[str, tuple[str, str]], base
         raise bad("path_wd", f"expected a folder, but {values['path_wd']} is a file")
 
     ann = values["filename_ann"]
-    if not ann:
+    if not ann and not ann_required:          # an STDP run trains its own network
+        values["filename_ann"] = None
+    elif not ann:
         raise ConfigError(
             f"{config_path}: paths.filename_ann is required but not set; expected the path of "
             f"the Keras model file to convert ({' or '.join(MODEL_SUFFIXES)})")
+    if ann:
+        _resolve_ann(values, ann, base, bad)
+    _resolve_rest(values, base, bad)
+
+
+def _resolve_ann(values, ann, base, bad) -> None:
     ann_path = _abs(ann, base)
     if ann_path.suffix.lower() not in MODEL_SUFFIXES:
         raise bad("filename_ann", f"expected a Keras model file ending in {' or '.join(MODEL_SUFFIXES)}")
@@ -222,6 +231,8 @@ def _resolve_paths(values: dict[str, Any], raw: dict[str, tuple[str, str]], base
         raise bad("filename_ann", f"model file not found: {ann_path}")
     values["filename_ann"] = ann_path
 
+
+def _resolve_rest(values, base, bad) -> None:
     data = values["dataset_path"]
     if data:
         data_path = _abs(data, base)

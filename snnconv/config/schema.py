@@ -156,7 +156,7 @@ class PathsConfig:
 
     path_wd: Path = _key("path", optional=True)
     dataset_path: Optional[Path] = _key("path", optional=True)
-    filename_ann: Path = _key("path", optional=True)  # required: checked by the loader
+    filename_ann: Optional[Path] = _key("path", optional=True)  # required unless [stdp] enabled
     log_dir_of_current_run: Path = _key("path", optional=True)
     runlabel: str = _key("str")
     filename_snn: str = _key("str")
@@ -258,6 +258,36 @@ class XyloConfig:
     tau_syn: float = _positive()
 
 
+STDP_RULES = ("postpre", "weight_dependent", "nearest_online", "full_online", "postpre_int",
+              "exponential_wta")
+
+
+@dataclasses.dataclass(frozen=True)
+class StdpConfig:
+    """``[stdp]``: an unsupervised STDP network (Diehl & Cook 2015) trained instead of converted."""
+
+    enabled: bool = _key("bool")
+    rule: str = _key("choice", choices=STDP_RULES)
+    rule_params: str = _key("str", optional=True)
+    n_exc: int = _at_least_one()
+    time_per_sample: float = _positive()
+    rest: float = _key("float", min=0)
+    intensity: float = _positive()
+    exc_weight: float = _key("float", min=0)
+    inh_weight: float = _key("float", min=0)
+    theta_plus: float = _key("float", min=0)
+    tau_theta: float = _positive()
+    refrac_exc: float = _key("float", min=0)
+    refrac_inh: float = _key("float", min=0)
+    w_norm: float = _key("float", min=0)
+    one_spike: bool = _key("bool")
+    min_spikes: int = _key("int", min=0)
+    epochs: int = _at_least_one()
+    num_train: int = _at_least_one()
+    num_label_samples: int = _at_least_one()
+    checkpoint_every: int = _at_least_one()
+
+
 # Section name -> dataclass, in file order.
 SECTIONS: dict[str, type] = {
     "paths": PathsConfig,
@@ -269,6 +299,7 @@ SECTIONS: dict[str, type] = {
     "cell": CellConfig,
     "output": OutputConfig,
     "xylo": XyloConfig,
+    "stdp": StdpConfig,
 }
 
 
@@ -302,6 +333,7 @@ class Config:
     cell: CellConfig
     output: OutputConfig
     xylo: XyloConfig
+    stdp: StdpConfig
     config_path: Optional[Path] = dataclasses.field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:

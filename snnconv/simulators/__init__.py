@@ -12,8 +12,11 @@ from __future__ import annotations
 from ..errors import SnnconvError
 from .ini import IniSimulator
 from .xylo import XyloSimulator
+from ..stdp.simulator import STDPSimulator
 
-SIMULATORS = {"INI": IniSimulator, "xylo": XyloSimulator}
+# "stdp" runs trained STDP networks for the evaluation; it converts nothing,
+# so the config's simulation.simulator does not offer it.
+SIMULATORS = {"INI": IniSimulator, "xylo": XyloSimulator, "stdp": STDPSimulator}
 
 
 def get_simulator(name: str):
