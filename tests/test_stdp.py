@@ -57,18 +57,18 @@ def test_one_excitatory_spike_drives_its_inhibitory_partner_which_inhibits_the_o
     theta = tf.zeros((1, 2))
     state = initial_neuron_state(p, 1)
     # step 1: input 0 spikes: v0 = -65 + 20 = -45 >= -52 fires, v1 = -60 does not
-    state, s = neuron_step(p, state, tf.constant([[1.0, 0.0]]), w, theta)
+    state, s, _ = neuron_step(p, state, tf.constant([[1.0, 0.0]]), w, theta)
     np.testing.assert_array_equal(s.numpy(), [[1, 0]])
     v, ref, _, vi, _, si = (t.numpy() for t in state)
     np.testing.assert_allclose(v, [[-60.0, -60.0]])
     np.testing.assert_allclose(ref, [[5.0, -1.0]])
     # step 2: the partner of neuron 0 gets 22.5: -60 + 22.5 = -37.5 >= -40 fires
-    state, s = neuron_step(p, state, tf.constant([[0.0, 0.0]]), w, theta)
+    state, s, _ = neuron_step(p, state, tf.constant([[0.0, 0.0]]), w, theta)
     np.testing.assert_allclose(state[5].numpy(), [[1, 0]])
     v1 = -65 + (-60 + 65) * np.exp(-1 / 100)        # neuron 1 decays towards rest
     np.testing.assert_allclose(state[0].numpy()[0, 1], v1, rtol=1e-6)
     # step 3: inhibition of 120 reaches neuron 1 only (not the partner's own neuron 0)
-    state, s = neuron_step(p, state, tf.constant([[0.0, 0.0]]), w, theta)
+    state, s, _ = neuron_step(p, state, tf.constant([[0.0, 0.0]]), w, theta)
     v1 = -65 + (v1 + 65) * np.exp(-1 / 100) - 120
     np.testing.assert_allclose(state[0].numpy()[0, 1], v1, rtol=1e-5)
     v0 = -65 + (-60 + 65) * np.exp(-1 / 100) ** 2    # refractory: no input, only decay
@@ -78,7 +78,7 @@ def test_one_excitatory_spike_drives_its_inhibitory_partner_which_inhibits_the_o
 def test_one_spike_lets_only_the_neuron_furthest_above_threshold_fire():
     p = NetworkParams(n_input=1, n_exc=3, one_spike=True)
     state = initial_neuron_state(p, 1)
-    state, s = neuron_step(p, state, tf.constant([[1.0]]), tf.constant([[14.0, 20.0, 16.0]]),
+    state, s, _ = neuron_step(p, state, tf.constant([[1.0]]), tf.constant([[14.0, 20.0, 16.0]]),
                            tf.zeros((1, 3)))
     np.testing.assert_array_equal(s.numpy(), [[0, 1, 0]])
     np.testing.assert_allclose(state[0].numpy(), [[-51.0, -60.0, -49.0]])
@@ -87,7 +87,7 @@ def test_one_spike_lets_only_the_neuron_furthest_above_threshold_fire():
 def test_adaptive_threshold_blocks_a_neuron():
     p = NetworkParams(n_input=1, n_exc=1)
     state = initial_neuron_state(p, 1)
-    _, s = neuron_step(p, state, tf.constant([[1.0]]), tf.constant([[14.0]]),
+    _, s, _ = neuron_step(p, state, tf.constant([[1.0]]), tf.constant([[14.0]]),
                        tf.constant([[2.0]]))            # -51 < -52 + 2
     assert s.numpy()[0, 0] == 0
 

@@ -98,7 +98,11 @@ def sample_spikes(prob, key, steps: int):
 
 
 def neuron_step(p: NetworkParams, state, s_in, w, theta):
-    """One step of both layers for the batch; returns ``(state, exc spikes)``."""
+    """One step of both layers for the batch.
+
+    Returns ``(state, exc spikes, exc potentials before the reset)``; the
+    last is what a winner-take-all rule compares.
+    """
     v, ref, s_prev, vi, refi, si_prev = state
     dt = p.dt
     v = p.v_rest_exc + (v - p.v_rest_exc) * math.exp(-dt / p.tau_exc)
@@ -112,6 +116,7 @@ def neuron_step(p: NetworkParams, state, s_in, w, theta):
         best = tf.one_hot(tf.argmax(over, axis=1), p.n_exc, on_value=True, off_value=False)
         fire = fire & best
     s = tf.cast(fire, tf.float32)
+    v_fired = v
     v = tf.where(fire, p.v_reset_exc, v)
     ref = tf.where(fire, p.refrac_exc, ref)
     vi = p.v_rest_inh + (vi - p.v_rest_inh) * math.exp(-dt / p.tau_inh)
@@ -121,7 +126,14 @@ def neuron_step(p: NetworkParams, state, s_in, w, theta):
     si = tf.cast(firei, tf.float32)
     vi = tf.where(firei, p.v_reset_inh, vi)
     refi = tf.where(firei, p.refrac_inh, refi)
-    return (v, ref, s, vi, refi, si), s
+    return (v, ref, s, vi, refi, si), s, v_fired
+
+
+# Integer rules compare a neuron's threshold with an integer limit
+# (postpre_int's max_threshold); they get the threshold's height above rest
+# in units of 1/INT_THRESHOLD_UNITS mV: 13 mV -> 3328, so the default limit
+# 4915 is passed when the adaptive threshold has grown by 6.2 mV.
+INT_THRESHOLD_UNITS = 256.0
 
 
 def normalize_columns(w, target: float):

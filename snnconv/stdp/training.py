@@ -25,7 +25,7 @@ from ..errors import DataError
 from . import labels as lab
 from .model import STDPNetwork
 from .network import NetworkParams, initial_neuron_state, input_spikes, neuron_step, \
-    normalize_columns, sample_spikes
+    normalize_columns, sample_spikes, INT_THRESHOLD_UNITS
 from .rules import make_rule
 
 
@@ -72,6 +72,7 @@ class _Trainer:
         rule = self.rule
         normalize = p.w_norm > 0 and not rule.normalizes and not rule.integer
         theta_decay = math.exp(-p.dt / p.tau_theta)
+        rest_decay = math.exp(-p.rest / p.tau_theta)       # theta decays over the rest too
 
         @tf.function(jit_compile=True, reduce_retracing=True)
         def train_sample(w, theta, prob, key):
@@ -83,12 +84,13 @@ class _Trainer:
 
             def body(t, w, theta, state, rstate, counts):
                 s_in = trains[t][None]
-                state, s = neuron_step(p, state, s_in, tf.cast(w, tf.float32) * scale,
-                                       theta[None])
+                state, s, v_fired = neuron_step(p, state, s_in,
+                                                tf.cast(w, tf.float32) * scale, theta[None])
                 theta = theta * theta_decay + p.theta_plus * s[0]
-                w, rstate = rule.step(w, s_in[0], s[0], rstate, v_post=state[0][0],
-                                      threshold=p.v_thresh_exc + theta, t=t,
-                                      seed=tf.stack([-key - 1, t]))
+                threshold = (p.v_thresh_exc + theta - p.v_rest_exc) * INT_THRESHOLD_UNITS \
+                    if rule.integer else p.v_thresh_exc + theta
+                w, rstate = rule.step(w, s_in[0], s[0], rstate, v_post=v_fired[0],
+                                      threshold=threshold, t=t, seed=tf.stack([-key - 1, t]))
                 return t + 1, w, theta, state, rstate, counts + s[0]
 
             _, w, theta, _, rstate, counts = tf.while_loop(
@@ -97,7 +99,7 @@ class _Trainer:
             w = rule.end_of_sample(w, rstate)
             if normalize:
                 w = normalize_columns(w, p.w_norm)
-            return w, theta, counts
+            return w, theta * rest_decay, counts
 
         self.train_sample = train_sample
 
@@ -202,7 +204,7 @@ def _runner(net: STDPNetwork):
 
         def body(t, state, exc, inh, inputs):
             s_in = input_spikes(prob, key, t)
-            state, s = neuron_step(p, state, s_in, w, theta)
+            state, s, _ = neuron_step(p, state, s_in, w, theta)
             return (t + 1, state, exc.write(t, s), inh.write(t, tf.reduce_sum(state[5], 1)),
                     inputs.write(t, tf.reduce_sum(s_in, 1)))
 
