@@ -35,6 +35,8 @@ _API = {
     "run": ("snnconv.pipeline", "run"),
     "load_dataset": ("snnconv.datasets", "load_dataset"),
     "load_snn": ("snnconv.layers.io", "load_snn"),
+    "export_nir": ("snnconv.nirio", "export_nir"),
+    "import_nir": ("snnconv.nirio", "import_nir"),
     "Graph": ("snnconv.ir", "Graph"),
     "Node": ("snnconv.ir", "Node"),
 }

@@ -3,6 +3,8 @@
     snnconv run CONFIG [--set section.key=value ...]
     snnconv check CONFIG [--set section.key=value ...]
     snnconv init PATH [--force]
+    snnconv export --format nir SNN_FILE OUT.nir [--approximate]
+    snnconv import-nir IN.nir [--out SNN.keras] [--dt DT] [--config CONFIG]
 
 User errors (:class:`snnconv.errors.SnnconvError`) are printed as one line,
 ``snnconv: error: ...``, with exit status 2. Heavy modules (TensorFlow) are
@@ -100,6 +102,42 @@ def build_parser() -> argparse.ArgumentParser:
                                           "without simulating again.")
     p_report.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (holds results.h5)")
 
+    p_export = sub.add_parser(
+        "export", help="write a converted SNN (.keras) in another format (NIR)",
+        description="Write the saved SNN SNN_FILE (a .keras file from 'snnconv run') as a NIR "
+                    "graph. NIR neurons fire when v > v_threshold and reset to v_reset, one "
+                    "spike per step: convert with a strict threshold and reset to zero, or pass "
+                    "--approximate. Needs the 'nir' package (pip install 'snnconv[nir]').")
+    p_export.add_argument("--format", required=True, choices=["nir"],
+                          help="the output format (nir)")
+    p_export.add_argument("snn_file", metavar="SNN_FILE", help="the saved SNN (.keras)")
+    p_export.add_argument("out", metavar="OUT", help="the file to write (e.g. snn.nir)")
+    p_export.add_argument("--approximate", action="store_true",
+                          help="export what NIR cannot express exactly (reset by subtraction, "
+                               "v >= threshold, several spikes per step, refractory period, "
+                               "v_init, Poisson input) approximately; the approximations are "
+                               "listed in the graph's metadata")
+
+    p_import = sub.add_parser(
+        "import-nir", help="read a NIR graph as a Spike* SNN: summarize, save, evaluate",
+        description="Read the NIR graph IN, print its nodes and the Spike* layers it becomes "
+                    "(with NIR's neurons: v > v_threshold, reset to v_reset), and save it "
+                    "with --out as a .keras SNN that 'snnconv evaluate CONFIG --snn FILE' "
+                    "evaluates. With --config the saved SNN is evaluated on CONFIG's data right "
+                    "away. Needs the 'nir' package (pip install 'snnconv[nir]').")
+    p_import.add_argument("nir_file", metavar="IN", help="the NIR file")
+    p_import.add_argument("--out", metavar="FILE",
+                          help="save the SNN here (.keras); default with --config: IN with "
+                               "the suffix .keras")
+    p_import.add_argument("--dt", type=float, default=None,
+                          help="time step the NIR neurons are integrated with (default: the "
+                               "graph's metadata dt, else 1)")
+    p_import.add_argument("--config", metavar="CONFIG",
+                          help="evaluate the SNN on this config's data and simulation settings "
+                               "(as 'snnconv evaluate CONFIG --snn FILE')")
+    p_import.add_argument("--set", dest="overrides", action="append", metavar="SECTION.KEY=VALUE",
+                          default=[], help=set_help + " (with --config)")
+
     p_init = sub.add_parser("init", help="write the commented default config to PATH",
                             description="Write the commented default configuration to PATH.")
     p_init.add_argument("path", metavar="PATH", help="config file to create")
@@ -140,6 +178,48 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from snnconv.errors import ModelLoadError
+    from snnconv.nirio import common
+    common.require_nir()                 # says how to install it, before TensorFlow loads
+    if not Path(args.snn_file).is_file():
+        raise ModelLoadError(f"SNN file {args.snn_file} does not exist")
+    from snnconv.nirio import export_nir
+    graph = export_nir(args.snn_file, args.out, approximate=args.approximate)
+    print(common.describe_nir(graph))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_import_nir(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from snnconv.nirio import common
+    common.require_nir()
+    graph = common.read_nir(args.nir_file)
+    print(common.describe_nir(graph))
+    from snnconv.nirio import from_nir
+    imported = from_nir(graph, dt=args.dt)
+    print(f"as snnconv layers (dt = {imported.dt:g}, NIR neurons: v > v_thresh, "
+          "reset to v_reset):")
+    print(imported.graph.summary())
+    out = args.out or (str(Path(args.nir_file).with_suffix(".keras")) if args.config else None)
+    if out is None:
+        print("(nothing saved: give --out FILE.keras to save the SNN)")
+        return 0
+    if Path(out).suffix != ".keras":
+        raise SnnconvError(f"--out {out}: the SNN is saved as a .keras file")
+    snn = imported.build()
+    snn.save(out)
+    print(f"wrote {out}")
+    if args.config:
+        from snnconv.sweep import run_sweep
+        run_sweep(args.config, parse_set_options(args.overrides), snn_files=[out])
+    return 0
+
+
 def _cmd_init(args: argparse.Namespace) -> int:
     from snnconv.config import write_template
     written = write_template(args.path, force=args.force)
@@ -149,7 +229,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"run": _cmd_run, "evaluate": _cmd_evaluate, "report": _cmd_report,
-             "check": _cmd_check, "init": _cmd_init}
+             "check": _cmd_check, "init": _cmd_init, "export": _cmd_export,
+             "import-nir": _cmd_import_nir}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -26,8 +26,10 @@ def convert(graph: Graph, simulator: str = "INI", spike_code: str = "rate", **op
 
     ``options`` are the simulator's: for ``INI`` the cell parameters
     ``v_thresh, reset, tau_refrac, dt, tau_mem (None = no leak),
-    max_spikes_per_dt, v_init`` and ``poisson_input, input_rate, seed,
-    max2avg_pool``. Returns what the simulator runs (for ``INI`` a
+    max_spikes_per_dt, v_init, threshold_mode, v_reset`` and
+    ``poisson_input, input_rate, seed, max2avg_pool``
+    (``threshold_mode="strict"`` with ``reset="to_value"`` or ``"zero"``
+    gives NIR's neurons). Returns what the simulator runs (for ``INI`` a
     ``keras.Model``).
     """
     from .simulators import get_simulator
@@ -36,8 +38,13 @@ def convert(graph: Graph, simulator: str = "INI", spike_code: str = "rate", **op
 
 def build_spiking_model(graph: Graph, neuron: dict, poisson_input: bool = False,
                         input_rate: float = 1000.0, seed: int | None = None,
-                        max2avg_pool: bool = False, spike_code: str = "rate") -> keras.Model:
+                        max2avg_pool: bool = False, spike_code: str = "rate",
+                        layer_neurons: dict | None = None) -> keras.Model:
     """Build the Spike* Keras model of ``graph`` with neurons made from ``neuron``.
+
+    ``layer_neurons`` maps node names to neuron dicts that replace
+    ``neuron`` for those nodes (an imported network whose layers have
+    different thresholds).
 
     Under the TTFS codes the output layer gets neurons too (its softmax or
     linear activation becomes a ReLU): the class is the output neuron that
@@ -60,7 +67,8 @@ def build_spiking_model(graph: Graph, neuron: dict, poisson_input: bool = False,
         activation = node.activation
         if spike_code != "rate" and node is graph.output_node:
             activation = "relu"
-        layer = _make_layer(node, neuron, max2avg_pool, activation, spike_code)
+        layer = _make_layer(node, (layer_neurons or {}).get(node.name, neuron), max2avg_pool,
+                            activation, spike_code)
         ins = [tensors[s] for s in node.inputs]
         tensors[node.name] = layer(ins if len(ins) > 1 else ins[0])
         if node.has_weights:

@@ -23,3 +23,11 @@ class ModelLoadError(SnnconvError):
 
 class DataError(SnnconvError):
     """A dataset file is missing, unreadable or has the wrong shape."""
+
+
+class ExportError(SnnconvError):
+    """A converted network uses a feature the export format cannot express."""
+
+
+class MissingDependencyError(SnnconvError):
+    """An optional package a feature needs is not installed (the message says how)."""

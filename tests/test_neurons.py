@@ -242,3 +242,45 @@ def test_run_4d_frames():
     flat = currents.reshape(2, 12, -1)
     ref, _ = _numpy_if(flat, neuron.params)
     np.testing.assert_array_equal(n.reshape(2, 12, -1), ref)
+
+
+# ----------------------------------------------------------------------------- NIR mode
+
+def test_strict_threshold_does_not_fire_on_the_threshold():
+    # 0.5 per step reaches exactly 1.0 at step 2: inclusive fires there, strict one step later
+    strict = IFParams(reset="zero", strict=True)
+    spikes, v, _ = _trace([0.5] * 6, strict)
+    np.testing.assert_array_equal(spikes, [0, 0, 1, 0, 0, 1])
+    np.testing.assert_array_equal(v, [.5, 1.0, 0, .5, 1.0, 0])
+    inclusive, _, _ = _trace([0.5] * 6, IFParams(reset="zero"))
+    np.testing.assert_array_equal(inclusive, [0, 1, 0, 1, 0, 1])
+
+
+def test_reset_to_value():
+    # .375 .75 1.125 -> .25, .625, 1.0 (not above), 1.375 -> .25
+    spikes, v, _ = _trace([0.375] * 6, IFParams(reset="to_value", v_reset=0.25, strict=True))
+    np.testing.assert_array_equal(spikes, [0, 0, 1, 0, 0, 1])
+    np.testing.assert_array_equal(v, [.375, .75, .25, .625, 1.0, .25])
+
+
+def test_strict_threshold_with_several_spikes_per_step():
+    # v = 2.0 exactly: two thresholds reached but only one exceeded; v = 2.5: two spikes
+    p = IFParams(strict=True, max_spikes_per_dt=3)
+    spikes, v, _ = _trace([2.0], p)
+    assert spikes[0] == 1 and v[0] == 1.0
+    spikes, v, _ = _trace([2.5], p)
+    assert spikes[0] == 2 and v[0] == 0.5
+    spikes, v, _ = _trace([9.5], p)
+    assert spikes[0] == 3 and v[0] == 6.5
+
+
+def test_nir_mode_neuron_config_roundtrip_and_defaults():
+    neuron = IFNeuron(threshold_mode="strict", reset="to_value", v_reset=-0.5)
+    assert make_neuron(neuron.get_config()) == neuron
+    assert neuron.params.strict and neuron.params.v_reset == -0.5
+    # configs saved before these options existed load with the old behaviour
+    old = {"model": "if", "v_thresh": 1.0, "reset": "subtraction", "tau_refrac": 0.0,
+           "dt": 1.0, "tau_mem": None, "max_spikes_per_dt": 1, "v_init": 0.0}
+    assert make_neuron(old).threshold_mode == "inclusive"
+    with pytest.raises(ValueError, match="threshold_mode"):
+        IFNeuron(threshold_mode="greater")

@@ -4,11 +4,19 @@ Dynamics of one time step of length ``dt`` for input current ``I``:
 
 1. leak (only when ``tau_mem`` is set): ``v *= exp(-dt / tau_mem)``;
 2. integrate, unless refractory: ``v += I * dt``;
-3. fire: ``n = clip(floor(v / v_thresh), 0, max_spikes_per_dt)`` spikes;
-4. reset: by subtraction ``v -= n * v_thresh`` or to zero ``v = 0`` where
-   ``n > 0``;
+3. fire: ``n = clip(floor(v / v_thresh), 0, max_spikes_per_dt)`` spikes, so
+   a neuron fires when ``v >= v_thresh`` (``threshold_mode="inclusive"``,
+   the default). With ``threshold_mode="strict"`` it fires when
+   ``v > v_thresh`` and ``n = clip(ceil(v / v_thresh) - 1, 1, max_spikes_per_dt)``
+   where it does (the spikes that leave ``v`` above the threshold);
+4. reset: by subtraction ``v -= n * v_thresh``, to zero ``v = 0``, or to a
+   value ``v = v_reset`` (``reset="to_value"``) where ``n > 0``;
 5. a neuron that fired ignores its input for ``round(tau_refrac / dt)``
    following steps.
+
+``threshold_mode="strict"`` with ``reset="to_value"`` (or ``"zero"``) and one
+spike per step is the integrate-and-fire neuron of NIR (see
+:mod:`snnconv.nirio`).
 
 The neuron's output signal is ``n * v_thresh / dt``: with that amplitude the
 time-averaged output equals the time-averaged input current for
@@ -29,7 +37,8 @@ from keras import ops
 
 from .time_loop import scan_time
 
-RESETS = ("subtraction", "zero")
+RESETS = ("subtraction", "zero", "to_value")
+THRESHOLD_MODES = ("inclusive", "strict")
 
 
 class IFParams(NamedTuple):
@@ -39,6 +48,8 @@ class IFParams(NamedTuple):
     dt: float = 1.0
     decay: float = 1.0            # exp(-dt / tau_mem); 1.0 = no leak
     max_spikes_per_dt: int = 1
+    strict: bool = False          # fire when v > v_thresh (else v >= v_thresh)
+    v_reset: float = 0.0          # the potential after a spike for reset "to_value"
 
 
 class IFState(NamedTuple):
@@ -53,9 +64,18 @@ def if_step(current, state: IFState, p: IFParams):
         v = v + ops.where(state.refrac > 0, 0.0, current * p.dt)
     else:
         v = v + current * p.dt
-    n = ops.clip(ops.floor(v / p.v_thresh), 0.0, float(p.max_spikes_per_dt))
+    if p.strict:
+        # the comparison decides whether it fires (exactly v > v_thresh); the
+        # quotient only how often, when several spikes per step are allowed
+        n = ops.cast(v > p.v_thresh, v.dtype)
+        if p.max_spikes_per_dt > 1:
+            n = n * ops.clip(ops.ceil(v / p.v_thresh) - 1.0, 1.0, float(p.max_spikes_per_dt))
+    else:
+        n = ops.clip(ops.floor(v / p.v_thresh), 0.0, float(p.max_spikes_per_dt))
     if p.reset == "subtraction":
         v = v - n * p.v_thresh
+    elif p.reset == "to_value":
+        v = ops.where(n > 0, p.v_reset, v)
     else:
         v = ops.where(n > 0, 0.0, v)
     if p.refrac_steps > 0:
@@ -76,10 +96,15 @@ class IFNeuron:
     tau_mem: float | None = None
     max_spikes_per_dt: int = 1
     v_init: float = 0.0
+    threshold_mode: str = "inclusive"
+    v_reset: float = 0.0
 
     def __post_init__(self):
         if self.reset not in RESETS:
             raise ValueError(f"reset must be one of {RESETS}, got {self.reset!r}")
+        if self.threshold_mode not in THRESHOLD_MODES:
+            raise ValueError(f"threshold_mode must be one of {THRESHOLD_MODES}, "
+                             f"got {self.threshold_mode!r}")
         if self.v_thresh <= 0 or self.dt <= 0:
             raise ValueError("v_thresh and dt must be positive")
         if self.tau_mem is not None and self.tau_mem <= 0:
@@ -92,7 +117,8 @@ class IFNeuron:
         decay = 1.0 if self.tau_mem is None else math.exp(-self.dt / self.tau_mem)
         return IFParams(float(self.v_thresh), self.reset,
                         int(round(self.tau_refrac / self.dt)), float(self.dt),
-                        decay, int(self.max_spikes_per_dt))
+                        decay, int(self.max_spikes_per_dt),
+                        self.threshold_mode == "strict", float(self.v_reset))
 
     @property
     def spike_amplitude(self) -> float:

@@ -16,7 +16,8 @@ class IniSimulator:
                 reset: str = "subtraction", tau_refrac: float = 0.0, dt: float = 1.0,
                 tau_mem: float | None = None, max_spikes_per_dt: int = 1,
                 v_init: float = 0.0, poisson_input: bool = False, input_rate: float = 1000.0,
-                seed: int | None = None, max2avg_pool: bool = False):
+                seed: int | None = None, max2avg_pool: bool = False,
+                threshold_mode: str = "inclusive", v_reset: float = 0.0):
         spike_code = SPIKE_CODE_ALIASES.get(spike_code, spike_code)
         if spike_code not in self.spike_codes:
             raise SnnconvError(f"simulator INI has no spike code {spike_code!r}; "
@@ -25,7 +26,8 @@ class IniSimulator:
             neuron = {"model": "if", "v_thresh": float(v_thresh), "reset": reset,
                       "tau_refrac": float(tau_refrac), "dt": float(dt),
                       "tau_mem": None if tau_mem is None else float(tau_mem),
-                      "max_spikes_per_dt": int(max_spikes_per_dt), "v_init": float(v_init)}
+                      "max_spikes_per_dt": int(max_spikes_per_dt), "v_init": float(v_init),
+                      "threshold_mode": threshold_mode, "v_reset": float(v_reset)}
         else:
             # TTFS neurons fire once, reset to zero and stay refractory: the
             # reset, refractory, leak and multi-spike settings do not apply.
