@@ -136,7 +136,9 @@ def convert_options(config) -> dict:
                               ("cell.tau_refrac", cell.tau_refrac != 0,
                                "Xylo neurons have no refractory period; set it to 0"),
                               ("cell.v_init", cell.v_init != 0,
-                               "Xylo neurons start at 0; set it to 0")):
+                               "Xylo neurons start at 0; set it to 0"),
+                              ("cell.threshold_mode", cell.threshold_mode != "inclusive",
+                               "Xylo neurons fire at V >= threshold; set it to inclusive")):
             if bad:
                 raise ConfigError(f"{key} = {getattr(cell, key.split('.')[1])} cannot be "
                                   f"used with simulation.simulator = xylo: {why}")
@@ -150,6 +152,7 @@ def convert_options(config) -> dict:
     return dict(v_thresh=cell.v_thresh, reset=cell.reset, tau_refrac=cell.tau_refrac,
                 dt=sim.dt, tau_mem=cell.tau_mem if cell.leak else None,
                 max_spikes_per_dt=cell.max_spikes_per_dt, v_init=cell.v_init,
+                threshold_mode=cell.threshold_mode, v_reset=cell.v_reset,
                 poisson_input=inp.poisson_input, input_rate=inp.input_rate, seed=sim.seed,
                 max2avg_pool=config.conversion.max2avg_pool)
 

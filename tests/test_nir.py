@@ -587,3 +587,18 @@ def test_cli_stays_free_of_nir_and_tensorflow_at_import():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_cli_run_in_nir_mode_exports_exactly(tmp_path, capsys):
+    """`snnconv run` with the NIR-mode cell keys gives an SNN that exports without approximations."""
+    from helpers import write_bundled_config
+    cfg = write_bundled_config(tmp_path / "nir.ini", 100, dict(duration=5, num_to_test=20),
+                               "[cell]\nthreshold_mode = strict\nreset = to_value\n"
+                               "v_reset = 0.0\n[conversion]\nmax2avg_pool = true\n")
+    assert main(["run", str(cfg)]) == 0
+    out = tmp_path / "snn.nir"
+    assert main(["export", "--format", "nir", str(tmp_path / "out" / "snn.keras"),
+                 str(out)]) == 0
+    g = nir.read(out)
+    assert g.metadata["conversion"]["threshold_mode"] == "strict"
+    assert str(g.metadata.get("approximations", "none")) == "none"

@@ -26,7 +26,8 @@ XYLO_CHIPS = ("syns61201", "syns65302", "syns63300")
 XYLO_CHIP_ALIASES = {"audio2": "syns61201", "audio3": "syns65302", "imu": "syns63300"}
 XYLO_QUANTIZATION = ("global", "per_channel")
 XYLO_WEIGHT_SHIFTS = ("auto",) + tuple(str(i) for i in range(8))
-RESET_MODES = ("subtraction", "zero")
+RESET_MODES = ("subtraction", "zero", "to_value")
+THRESHOLD_MODES = ("inclusive", "strict")
 RESET_ALIASES = {"reset by subtraction": "subtraction", "reset to zero": "zero"}
 MODEL_SUFFIXES = (".keras", ".h5")
 
@@ -235,6 +236,8 @@ class CellConfig:
     tau_mem: float = _positive()
     max_spikes_per_dt: int = _at_least_one()
     v_init: float = _key("float")
+    threshold_mode: str = _key("choice", choices=THRESHOLD_MODES)
+    v_reset: float = _key("float")
 
 
 @dataclasses.dataclass(frozen=True)
