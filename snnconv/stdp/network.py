@@ -5,9 +5,10 @@ input weights.
 Per time step (``dt`` = 1 ms by default), for a batch of samples:
 
 1. every input pixel fires with probability ``pixel · intensity · dt / 1000``
-   (``intensity``: the rate of a white pixel, Hz), drawn statelessly from
-   the seed, the sample's index and the step, so a run is reproducible and
-   a resumed training draws what an uninterrupted one would have;
+   (``intensity``: the rate of a white pixel, Hz), drawn from the seed and
+   the sample's index (training) or the batch (inference), so a run is
+   reproducible and a resumed training draws what an uninterrupted one
+   would have;
 2. excitatory neurons: ``v ← v_rest + (v − v_rest)·exp(−dt/tau)``; unless
    refractory, ``v += s_in · W − inh_weight · (inhibitory spikes of the last
    step, except the neuron's own partner)``; a neuron fires when
@@ -89,12 +90,6 @@ def input_spikes(prob, key, t):
     """
     u = tf.random.stateless_uniform(tf.shape(prob), tf.stack([key, t]))
     return tf.cast(u < prob, tf.float32)
-
-
-def sample_spikes(prob, key, steps: int):
-    """All ``steps`` Poisson spike vectors ``(steps, n_input)`` of one training sample."""
-    u = tf.random.stateless_uniform((steps, prob.shape[0]), tf.stack([key, -1]))
-    return tf.cast(u < prob[None], tf.float32)
 
 
 def neuron_step(p: NetworkParams, state, s_in, w, theta):

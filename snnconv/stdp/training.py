@@ -7,8 +7,9 @@ samples: it shows a progress bar with the running accuracy, shows a sample
 again brighter when the network answered with too few spikes, and saves a
 checkpoint every ``checkpoint_every`` samples and after each epoch, from
 which an interrupted training resumes (the input spikes of sample ``k`` are
-drawn from ``seed + k``, so a resumed run sees what an uninterrupted one
-would have).
+drawn from the seed and ``k``, so a resumed run sees what an uninterrupted
+one would have). The spike trains are drawn on the host with NumPy, one
+array per sample: XLA's CPU random generator is far slower.
 
 :func:`run_batch` simulates a batch with fixed weights and thresholds
 (no learning) and returns the excitatory spikes of every step.
@@ -25,7 +26,7 @@ from ..errors import DataError
 from . import labels as lab
 from .model import STDPNetwork
 from .network import NetworkParams, initial_neuron_state, input_spikes, neuron_step, \
-    normalize_columns, sample_spikes, INT_THRESHOLD_UNITS
+    normalize_columns, INT_THRESHOLD_UNITS
 from .rules import make_rule
 
 
@@ -75,12 +76,11 @@ class _Trainer:
         rest_decay = math.exp(-p.rest / p.tau_theta)       # theta decays over the rest too
 
         @tf.function(jit_compile=True, reduce_retracing=True)
-        def train_sample(w, theta, prob, key):
+        def train_sample(w, theta, trains, key):
             state = initial_neuron_state(p, 1)
             rstate = rule.initial_state(p.n_input, p.n_exc)
             counts = tf.zeros((p.n_exc,), tf.float32)
-            # the whole sample's input spikes in one draw
-            trains = sample_spikes(prob[0], key, p.steps)
+            trains = tf.cast(trains, tf.float32)
 
             def body(t, w, theta, state, rstate, counts):
                 s_in = trains[t][None]
@@ -151,9 +151,14 @@ def train(net: STDPNetwork, x, y, epochs: int = 1, *, checkpoint=None,
         for k in range(net.samples_seen, total):
             i = k % n
             intensity = p.intensity
+            # the sample's uniform draws are fixed by the seed and its index k, so a
+            # resumed training, and a brighter repeat, reuse them
+            uniform = np.random.default_rng([p.seed, k]).random((p.steps, p.n_input),
+                                                                 dtype=np.float32)
             for attempt in range(p.max_repeats + 1):
                 prob = _probabilities(p, x[i:i + 1], intensity)
-                w, theta, counts = trainer.train_sample(w, theta, tf.constant(prob),
+                trains = uniform < prob
+                w, theta, counts = trainer.train_sample(w, theta, tf.constant(trains),
                                                         tf.constant(p.seed + k, tf.int32))
                 log.samples += 1
                 if float(tf.reduce_sum(counts)) >= p.min_spikes or attempt == p.max_repeats:
