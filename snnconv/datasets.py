@@ -32,8 +32,18 @@ class Dataset:
 
 
 def load_dataset(path, input_shape: tuple[int, ...] | None = None,
-                 input_scale: float = 1.0) -> Dataset:
+                 input_scale: float = 1.0, lazy: bool = False) -> Dataset:
+    """The test (and normalisation) data of ``path``.
+
+    With ``lazy`` the inputs of a single ``.npz`` file are not read up front:
+    ``x_test`` and ``x_norm`` are :class:`Rows` views that read (and
+    decompress) only the rows a slice asks for, so a pass over them in
+    batches keeps memory flat in the number of samples. Labels are read
+    whole (they are small).
+    """
     path = Path(path)
+    if lazy and path.is_file():
+        return _lazy_npz(path, input_shape, input_scale)
     if path.is_dir():
         arrays = {}
         for key in ("x_test", "y_test", "x_norm"):
@@ -67,6 +77,107 @@ def load_dataset(path, input_shape: tuple[int, ...] | None = None,
     if x_norm is not None:
         x_norm = _prepare(x_norm, input_shape, input_scale, path, "x_norm")
     return Dataset(x_test, y_test, x_norm, str(path))
+
+
+def _lazy_npz(path: Path, input_shape, scale) -> Dataset:
+    from .evaluation import as_labels
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = set(z.files)
+            labels = as_labels(z["y_test"]) if "y_test" in files else None
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read dataset {path}: {e}") from None
+    if "x_test" not in files or labels is None:
+        raise DataError(f"dataset {path} has no 'x_test' and 'y_test' "
+                        "(expected keys x_test, y_test[, x_norm or x_train])")
+    x_test = Rows(NpzMember(path, "x_test"), input_shape, scale, path, "x_test")
+    if len(x_test) != len(labels):
+        raise DataError(f"dataset {path}: {len(x_test)} x_test samples but "
+                        f"{len(labels)} y_test labels")
+    norm_key = "x_norm" if "x_norm" in files else "x_train" if "x_train" in files else None
+    x_norm = (Rows(NpzMember(path, norm_key), input_shape, scale, path, norm_key)
+              if norm_key else None)
+    return Dataset(x_test, labels, x_norm, str(path))
+
+
+class NpzMember:
+    """One array of an ``.npz`` file, read row range by row range from its (zip) stream.
+
+    Reading forward is sequential; a slice that starts before the last one
+    ended reopens the member. Compressed and stored members both work.
+    """
+
+    def __init__(self, path: Path, key: str):
+        import zipfile
+        self.path, self.key = Path(path), key
+        try:
+            self._zip = zipfile.ZipFile(self.path)
+            stream = self._zip.open(f"{key}.npy")
+            version = np.lib.format.read_magic(stream)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(stream)
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+            raise DataError(f"cannot read {key!r} from {path}: {e}") from None
+        if fortran or dtype.hasobject or not shape:
+            raise DataError(f"{path}: {key} is not a C-ordered numeric array with samples "
+                            "along its first axis")
+        self.shape, self.dtype = tuple(shape), dtype
+        self._offset = stream.tell()
+        self._row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        self._stream, self._pos = stream, 0
+
+    def __len__(self):
+        return self.shape[0]
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        start, stop = max(0, start), min(stop, len(self))
+        if stop <= start:
+            return np.zeros((0,) + self.shape[1:], self.dtype)
+        if start < self._pos:
+            self._stream = self._zip.open(f"{self.key}.npy")
+            self._stream.seek(self._offset)
+            self._pos = 0
+        if start > self._pos:
+            self._stream.seek(self._offset + start * self._row_bytes)
+        data = self._stream.read((stop - start) * self._row_bytes)
+        self._pos = stop
+        return np.frombuffer(data, self.dtype).reshape((stop - start,) + self.shape[1:])
+
+
+class Rows:
+    """Samples of an array-like, scaled and shaped for the model only when sliced.
+
+    ``rows[i:j]`` returns float32 samples; ``rows.limit(n)`` a view of the
+    first ``n`` without reading anything.
+    """
+
+    def __init__(self, source, input_shape, scale, path, key, length: int | None = None):
+        self.source, self.input_shape, self.scale = source, input_shape, scale
+        self.path, self.key = path, key
+        self._len = len(source) if length is None else min(length, len(source))
+        sample = tuple(source.shape[1:])
+        if input_shape is not None and sample != tuple(input_shape) and not (
+                math.prod(sample) == math.prod(input_shape)
+                and sample == tuple(input_shape)[:len(sample)]):
+            raise DataError(f"dataset {path}: {key} has samples of shape {sample}, "
+                            f"the model expects {tuple(input_shape)}")
+        self.shape = (self._len,) + (tuple(input_shape) if input_shape is not None else sample)
+
+    def __len__(self):
+        return self._len
+
+    def limit(self, n: int) -> "Rows":
+        return Rows(self.source, self.input_shape, self.scale, self.path, self.key,
+                    min(n, self._len))
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError("Rows supports contiguous slices only")
+        start, stop, _ = index.indices(self._len)
+        rows = self.source.read(start, stop) if hasattr(self.source, "read") \
+            else self.source[start:stop]
+        return _prepare(rows, self.input_shape, self.scale, self.path, self.key)
 
 
 def _read_npz(f: Path, key: str) -> np.ndarray:

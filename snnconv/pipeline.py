@@ -213,8 +213,9 @@ def _describe(config, graph, snn, snn_file) -> dict:
 def _open_data(config, input_shape) -> dict:
     """Test data ``(x, y or None, n)``, normalisation data ``(x, n)`` and ``head(k)``.
 
-    ``npz`` data are arrays in memory; an image folder is streamed as
-    ``tf.data`` batches of ``(images, labels)`` (``y`` is then None).
+    A single ``.npz`` file is read batch by batch (:class:`snnconv.datasets.Rows`),
+    an SNN Toolbox folder of ``.npz`` files in memory; an image folder is
+    streamed as ``tf.data`` batches of ``(images, labels)`` (``y`` is then None).
     """
     from .datasets import ImageFolder, load_dataset
 
@@ -227,17 +228,22 @@ def _open_data(config, input_shape) -> dict:
         return {"test": (folder.test(n, sim.batch_size), None, n),
                 "norm": (folder.norm(n_norm, norm.batch_size), n_norm),
                 "head": lambda k: folder.head(min(k, n))[0]}
-    data = load_dataset(path, input_shape, scale)
+    data = load_dataset(path, input_shape, scale, lazy=True)   # read batch by batch
     n = min(sim.num_to_test, len(data.x_test))
     norm_data = None
     if data.x_norm is not None:
-        x_norm = data.x_norm[:norm.num_norm_samples]
+        x_norm = _first(data.x_norm, norm.num_norm_samples)
         norm_data = (x_norm, len(x_norm))
     elif config.tools.normalize:
         raise DataError(f"dataset {data.source} has no x_norm (or x_train) for "
                         "normalisation; add one or set tools.normalize = false")
-    return {"test": (data.x_test[:n], data.y_test[:n], n), "norm": norm_data,
+    return {"test": (_first(data.x_test, n), data.y_test[:n], n), "norm": norm_data,
             "head": lambda k: data.x_test[:min(k, n)]}
+
+
+def _first(x, n: int):
+    """The first ``n`` samples: a lazy view for streamed data, a slice of an array."""
+    return x.limit(n) if hasattr(x, "limit") else x[:n]
 
 
 def _count_norm(folder) -> int:

@@ -39,3 +39,24 @@ def test_bad_inputs_are_refused(setup):
         snnconv.evaluate(snn, x[:0], y[:0], num_steps=3, progress=False)
     with pytest.raises(ValueError, match="exactly one of duration and num_steps"):
         snnconv.evaluate(snn, x, y, progress=False)
+
+
+def test_lazy_npz_rows_equal_the_loaded_arrays(tmp_path):
+    """A single .npz is read slice by slice (compressed or not), forward and backward."""
+    from snnconv.datasets import load_dataset
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (37, 4, 4), dtype=np.uint8)
+    y = rng.integers(0, 3, 37)
+    for save in (np.savez, np.savez_compressed):
+        f = tmp_path / f"{save.__name__}.npz"
+        save(f, x_test=x, y_test=y, x_train=x[::-1].copy())
+        eager = load_dataset(f, (4, 4, 1), 0.5)
+        lazy = load_dataset(f, (4, 4, 1), 0.5, lazy=True)
+        assert len(lazy.x_test) == 37 and lazy.x_test.shape == (37, 4, 4, 1)
+        np.testing.assert_array_equal(lazy.y_test, eager.y_test)
+        for a, b in ((10, 20), (20, 37), (0, 5), (30, 45), (3, 3)):
+            np.testing.assert_array_equal(lazy.x_test[a:b], eager.x_test[a:b])
+            np.testing.assert_array_equal(lazy.x_norm[a:b], eager.x_norm[a:b])
+        head = lazy.x_test.limit(12)
+        assert len(head) == 12
+        np.testing.assert_array_equal(head[8:20], eager.x_test[8:12])
