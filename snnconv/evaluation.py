@@ -195,6 +195,23 @@ def _batches(x, y, batch_size):
             yield xb[start:start + batch_size], yb[start:start + batch_size]
 
 
+def make_strategy(mode: str = "auto"):
+    """The ``tf.distribute`` strategy for ``[simulation] distribute``.
+
+    ``auto``: :func:`default_strategy`; ``off``: TensorFlow's default (one
+    device); ``multi_worker``: ``MultiWorkerMirroredStrategy`` (cluster from
+    ``TF_CONFIG``).
+    """
+    import tensorflow as tf
+    if mode == "auto":
+        return default_strategy()
+    if mode == "off":
+        return tf.distribute.get_strategy()
+    if mode == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown distribute mode {mode!r}; allowed: auto, off, multi_worker")
+
+
 def default_strategy():
     """A ``MirroredStrategy`` over the GPUs when there are several, else None."""
     import tensorflow as tf

@@ -103,9 +103,10 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
             snn.save(stage / snn_filename(config))
         result, pairs, samples = None, None, None
         if tools.simulate:
+            from .evaluation import make_strategy
             result = evaluate(snn, x_test, y_test, num_steps=sim.num_steps,
                               batch_size=sim.batch_size, top_k=sim.top_k,
-                              progress=verbose > 0)
+                              progress=verbose > 0, strategy=make_strategy(sim.distribute))
             x_head = data["head"](max(DIAGNOSTIC_SAMPLES, RECORDED_SAMPLES))
             if config.conversion.spike_code == "rate" and snn_file is None and not xylo:
                 from .diagnostics import ann_vs_snn

@@ -52,7 +52,9 @@ def simulate_batch(snn: keras.Model, x: np.ndarray, steps: int,
     spikes the input layer draws from it). With a ``tf.distribute`` strategy
     of several replicas the batch is split across them and the per-sample
     results are put back together in order: the same numbers as on one
-    device, since samples do not interact.
+    device, since samples do not interact. Under a multi-worker strategy
+    every worker passes the same batch, simulates its replicas' share and
+    receives the whole result.
     """
     x = np.asarray(x, dtype=np.float32)
     steps_t = tf.constant(int(steps))
@@ -64,8 +66,9 @@ def simulate_batch(snn: keras.Model, x: np.ndarray, steps: int,
         per_replica = strategy.experimental_distribute_values_from_function(
             lambda ctx: tf.constant(chunks[ctx.replica_id_in_sync_group]))
         out = _distributed_runner(snn, strategy)(per_replica, steps_t)
+        # gathered across all replicas, of every worker under a multi-worker strategy
         readout, synops, spikes = tf.nest.map_structure(
-            lambda v: tf.concat(strategy.experimental_local_results(v), axis=0), out)
+            lambda v: strategy.gather(v, axis=0), out)
     return BatchOutput(np.asarray(readout), {k: np.asarray(v) for k, v in spikes.items()},
                        np.asarray(synops))
 

@@ -53,3 +53,54 @@ def test_two_logical_devices_give_the_single_device_result():
         assert r["accuracy"] > 0.8, code          # a real simulation, not an empty one
         assert r["accuracy_equal"] and r["topk_equal"] and r["synops_equal"], code
         assert r["spikes_equal"] and r["predictions_equal"], code
+
+
+WORKER = textwrap.dedent("""
+    import json, os, sys
+    import numpy as np, tensorflow as tf
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    import snnconv
+    from snnconv.data import bundled_dataset_path, bundled_model_path
+    data = snnconv.load_dataset(bundled_dataset_path(), (28, 28, 1), 1 / 255)
+    graph = snnconv.normalize(snnconv.parse(bundled_model_path()), data.x_norm[:200])
+    x, y = data.x_test[:60], data.y_test[:60]
+    snn = snnconv.convert(graph)
+    two = snnconv.evaluate(snn, x, y, num_steps=10, batch_size=30, progress=False,
+                           strategy=strategy)
+    one = snnconv.evaluate(snn, x, y, num_steps=10, batch_size=30, progress=False,
+                           strategy=tf.distribute.get_strategy())
+    print("RESULT" + json.dumps({
+        "replicas": strategy.num_replicas_in_sync,
+        "equal": bool(np.array_equal(one.accuracy_per_step, two.accuracy_per_step)
+                      and np.array_equal(one.synops_per_step, two.synops_per_step)
+                      and np.array_equal(one.predictions, two.predictions)
+                      and all(np.array_equal(one.spikes_per_step[k], two.spikes_per_step[k])
+                              for k in one.spikes_per_step)),
+        "accuracy": float(two.accuracy)}))
+""")
+
+
+def test_two_workers_give_the_single_device_result():
+    """Two local worker processes (TF_CONFIG) share every batch and both get the whole result."""
+    import os
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            ports.append(s.getsockname()[1])
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster,
+                                                     "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen([sys.executable, "-c", WORKER], env=env, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    for stdout, _ in outs:
+        out = json.loads(next(l for l in stdout.splitlines()
+                              if l.startswith("RESULT"))[len("RESULT"):])
+        assert out["replicas"] == 2 and out["equal"] and out["accuracy"] > 0.8, out

@@ -30,6 +30,7 @@ RESET_MODES = ("subtraction", "zero", "to_value")
 THRESHOLD_MODES = ("inclusive", "strict")
 RESET_ALIASES = {"reset by subtraction": "subtraction", "reset to zero": "zero"}
 MODEL_SUFFIXES = (".keras", ".h5")
+DISTRIBUTE_MODES = ("auto", "off", "multi_worker")
 
 _BOOL_STATES = configparser.ConfigParser.BOOLEAN_STATES
 
@@ -218,6 +219,7 @@ class SimulationConfig:
     num_to_test: int = _at_least_one()
     top_k: int = _at_least_one()
     seed: int = _key("int")
+    distribute: str = _key("choice", choices=DISTRIBUTE_MODES)
 
     @property
     def num_steps(self) -> int:
