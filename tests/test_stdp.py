@@ -209,3 +209,19 @@ def test_cli_stdp_config_errors(tmp_path, capsys):
     (tmp_path / "bad.ini").write_text(cfg)
     assert main(["run", str(tmp_path / "bad.ini")]) == 2
     assert "stdp.rule_params" in capsys.readouterr().err
+
+
+def test_saved_stdp_network_is_compared_with_evaluate_snn(mnist_small, tmp_path):
+    """`snnconv evaluate CFG --snn stdp.npz` runs a trained STDP network on the config's data."""
+    from helpers import write_bundled_config
+    x, y, _, _ = mnist_small
+    net = new_network(NetworkParams(n_exc=10, time_per_sample=40.0))
+    train(net, x[:20], y[:20], progress=False)
+    label_neurons(net, x[20:80], y[20:80])
+    path = net.save(tmp_path / "stdp.npz")
+    cfg = write_bundled_config(tmp_path / "cmp.ini", 50, dict(duration=40, num_to_test=40),
+                               "plot = false\n")
+    assert main(["evaluate", str(cfg), "--snn", str(path)]) == 0
+    summary = json.loads((tmp_path / "out" / "stdp" / "summary.json").read_text())
+    assert summary["simulator"] == "stdp" and summary["num_steps"] == 40
+    assert summary["ann_accuracy"] > 0.9            # the config's ANN, for comparison
