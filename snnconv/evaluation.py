@@ -137,7 +137,12 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
         truth = np.take_along_axis(score, yb[:, None, None], axis=2)[..., 0]
         pred = score.argmax(axis=2)
         correct += (pred == yb[:, None]).sum(axis=0)
-        correct_k += ((score > truth[..., None]).sum(axis=2) < top_k).sum(axis=0)
+        # the true class's rank; ties are broken as argmax breaks them (lower index
+        # first), so that all-equal scores do not count as a top-k hit
+        classes = np.arange(score.shape[2])
+        rank = (score > truth[..., None]).sum(axis=2) + (
+            (score == truth[..., None]) & (classes < yb[:, None, None])).sum(axis=2)
+        correct_k += (rank < top_k).sum(axis=0)
         for name, s in out.spikes.items():
             spikes[name] += s.sum(axis=0)
         synops += out.synops.sum(axis=0)

@@ -60,3 +60,36 @@ def test_lazy_npz_rows_equal_the_loaded_arrays(tmp_path):
         head = lazy.x_test.limit(12)
         assert len(head) == 12
         np.testing.assert_array_equal(head[8:20], eager.x_test[8:12])
+
+
+def test_top_k_breaks_ties_like_argmax():
+    """All-equal scores (a network that has not spiked yet) are not a top-k hit for free."""
+    from snnconv.evaluation import evaluate
+    from snnconv.simulation import BatchOutput
+
+    class Flat:
+        """Scores 0 for every class at step 1; at step 2 class 1 leads, class 3 second."""
+        def accepts(self, snn):
+            return snn == "flat"
+
+        def describe(self, snn):
+            return {"dt": 1.0, "ann_macs": 0, "neurons": {"n": 1}, "output_name": "n",
+                    "decides": False, "check_input": None}
+
+        def simulate_batch(self, snn, x, steps, strategy=None):
+            b = len(x)
+            score = np.zeros((b, 2, 5), np.float32)
+            score[:, 1, 1], score[:, 1, 3] = 2.0, 1.0
+            return BatchOutput(score, {"n": np.zeros((b, 2))}, np.zeros((b, 2)))
+
+    import snnconv.simulators as sims
+    sims.SIMULATORS["flat"] = Flat
+    try:
+        y = np.array([0, 1, 3, 4])
+        r = evaluate("flat", np.zeros((4, 1)), y, num_steps=2, top_k=2, progress=False)
+    finally:
+        del sims.SIMULATORS["flat"]
+    # step 1: ties everywhere -> ranks 0, 1, 3, 4 -> top-2 hits: classes 0 and 1
+    # step 2: class 1 rank 0, class 3 rank 1, class 0 rank 2, class 4 rank 4
+    np.testing.assert_allclose(r.top_k_accuracy_per_step, [0.5, 0.5])
+    np.testing.assert_allclose(r.accuracy_per_step, [0.25, 0.25])
