@@ -99,8 +99,11 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
 
     run_dir = config.paths.log_dir_of_current_run
     with staged_run_dir(run_dir, overwrite=config.output.overwrite) as stage:
-        if tools.save_snn and snn_file is None:
+        brian2 = is_brian2(snn)
+        if tools.save_snn and snn_file is None and not brian2:
             snn.save(stage / snn_filename(config))
+        elif tools.save_snn and brian2:
+            say("tools.save_snn: a Brian 2 network is rebuilt from the model, not saved")
         result, pairs, samples = None, None, None
         if tools.simulate:
             from .evaluation import make_strategy
@@ -108,13 +111,14 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
                               batch_size=sim.batch_size, top_k=sim.top_k,
                               progress=verbose > 0, strategy=make_strategy(sim.distribute))
             x_head = data["head"](max(DIAGNOSTIC_SAMPLES, RECORDED_SAMPLES))
-            if config.conversion.spike_code == "rate" and snn_file is None and not xylo:
+            if config.conversion.spike_code == "rate" and snn_file is None and not xylo \
+                    and not brian2:
                 from .diagnostics import ann_vs_snn
                 pairs = ann_vs_snn(graph, snn, x_head[:DIAGNOSTIC_SAMPLES], sim.num_steps)
             if xylo:
                 from .simulators.xylo.recording import record_xylo_samples
                 samples = record_xylo_samples(snn, x_head[:RECORDED_SAMPLES], sim.num_steps)
-            elif not is_stdp(snn):
+            elif not is_stdp(snn) and not brian2:
                 from .recording import record_samples
                 samples = record_samples(snn, x_head[:RECORDED_SAMPLES], sim.num_steps)
         summary = write_results(stage, result, ann_accuracy, config.to_ini(),
@@ -150,12 +154,15 @@ def convert_options(config) -> dict:
                     tau_mem=cell.tau_mem if cell.leak else None, tau_syn=x.tau_syn,
                     input_rate=inp.input_rate, poisson_input=inp.poisson_input,
                     seed=sim.seed, max2avg_pool=config.conversion.max2avg_pool)
-    return dict(v_thresh=cell.v_thresh, reset=cell.reset, tau_refrac=cell.tau_refrac,
-                dt=sim.dt, tau_mem=cell.tau_mem if cell.leak else None,
-                max_spikes_per_dt=cell.max_spikes_per_dt, v_init=cell.v_init,
-                threshold_mode=cell.threshold_mode, v_reset=cell.v_reset,
-                poisson_input=inp.poisson_input, input_rate=inp.input_rate, seed=sim.seed,
-                max2avg_pool=config.conversion.max2avg_pool)
+    options = dict(v_thresh=cell.v_thresh, reset=cell.reset, tau_refrac=cell.tau_refrac,
+                   dt=sim.dt, tau_mem=cell.tau_mem if cell.leak else None,
+                   max_spikes_per_dt=cell.max_spikes_per_dt, v_init=cell.v_init,
+                   threshold_mode=cell.threshold_mode, v_reset=cell.v_reset,
+                   poisson_input=inp.poisson_input, input_rate=inp.input_rate, seed=sim.seed,
+                   max2avg_pool=config.conversion.max2avg_pool)
+    if sim.simulator == "brian2":
+        options["codegen_target"] = config.brian2.codegen_target
+    return options
 
 
 def snn_filename(config) -> str:
@@ -168,6 +175,11 @@ def snn_filename(config) -> str:
 def is_stdp(snn) -> bool:
     from .stdp.model import STDPNetwork
     return isinstance(snn, STDPNetwork)
+
+
+def is_brian2(snn) -> bool:
+    from .simulators.brian import Brian2Network
+    return isinstance(snn, Brian2Network)
 
 
 def is_xylo(snn) -> bool:

@@ -21,7 +21,8 @@ from ..codes import SPIKE_CODE_ALIASES, SPIKE_CODES  # noqa: F401  (re-exported)
 # Allowed values that later versions will extend; keep them module-level.
 DATASET_FORMATS = ("npz", "folder")
 NORMALIZATION_METHODS = ("max", "percentile")
-SIMULATORS = ("INI", "xylo")
+SIMULATORS = ("INI", "xylo", "brian2")
+BRIAN2_CODEGEN_TARGETS = ("numpy", "cython")
 XYLO_CHIPS = ("syns61201", "syns65302", "syns63300")
 XYLO_CHIP_ALIASES = {"audio2": "syns61201", "audio3": "syns65302", "imu": "syns63300"}
 XYLO_QUANTIZATION = ("global", "per_channel")
@@ -263,6 +264,13 @@ class XyloConfig:
     tau_syn: float = _positive()
 
 
+@dataclasses.dataclass(frozen=True)
+class Brian2Config:
+    """``[brian2]``: Brian 2 settings for ``simulation.simulator = brian2``."""
+
+    codegen_target: str = _key("choice", choices=BRIAN2_CODEGEN_TARGETS)
+
+
 STDP_RULES = ("postpre", "weight_dependent", "nearest_online", "full_online", "postpre_int",
               "exponential_wta")
 
@@ -304,6 +312,7 @@ SECTIONS: dict[str, type] = {
     "cell": CellConfig,
     "output": OutputConfig,
     "xylo": XyloConfig,
+    "brian2": Brian2Config,
     "stdp": StdpConfig,
 }
 
@@ -338,6 +347,7 @@ class Config:
     cell: CellConfig
     output: OutputConfig
     xylo: XyloConfig
+    brian2: Brian2Config
     stdp: StdpConfig
     config_path: Optional[Path] = dataclasses.field(default=None, compare=False)
 

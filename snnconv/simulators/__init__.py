@@ -10,13 +10,15 @@ Adding one means a new module here and one line in :data:`SIMULATORS`.
 from __future__ import annotations
 
 from ..errors import SnnconvError
+from .brian import Brian2Simulator
 from .ini import IniSimulator
 from .xylo import XyloSimulator
 from ..stdp.simulator import STDPSimulator
 
 # "stdp" runs trained STDP networks for the evaluation; it converts nothing,
 # so the config's simulation.simulator does not offer it.
-SIMULATORS = {"INI": IniSimulator, "xylo": XyloSimulator, "stdp": STDPSimulator}
+SIMULATORS = {"INI": IniSimulator, "xylo": XyloSimulator, "brian2": Brian2Simulator,
+              "stdp": STDPSimulator}
 
 
 def get_simulator(name: str):
@@ -36,4 +38,5 @@ def simulator_for(snn):
                        "network (a Spike* keras.Model or a XyloNetwork)")
 
 
-__all__ = ["SIMULATORS", "get_simulator", "simulator_for", "IniSimulator", "XyloSimulator"]
+__all__ = ["SIMULATORS", "get_simulator", "simulator_for", "Brian2Simulator", "IniSimulator",
+           "XyloSimulator"]

@@ -1,0 +1,54 @@
+"""The ``brian2`` target simulator: the rate-coded network run by Brian 2.
+
+Samples of a batch run one after another through the same network (built
+once, restored to its initial state before each sample): Brian 2 code
+generation and the synapse tables are paid once per network, and memory
+does not grow with the batch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...codes import SPIKE_CODE_ALIASES
+from ...errors import DataError, SnnconvError
+from ...simulation import BatchOutput
+from .network import Brian2Network, build_brian2_network
+
+
+class Brian2Simulator:
+    name = "brian2"
+    spike_codes = ("rate",)
+
+    def convert(self, graph, spike_code: str = "rate", **options) -> Brian2Network:
+        """Options: the INI simulator's cell and input options, plus ``codegen_target``
+        (``"numpy"`` or ``"cython"``)."""
+        code = SPIKE_CODE_ALIASES.get(spike_code, spike_code)
+        if code not in self.spike_codes:
+            raise SnnconvError(f"conversion.spike_code = {spike_code}: the brian2 simulator "
+                               "runs the rate code only")
+        return build_brian2_network(graph, **options)
+
+    def accepts(self, snn) -> bool:
+        return isinstance(snn, Brian2Network)
+
+    def describe(self, net: Brian2Network) -> dict:
+        def check_input(xb):
+            if net.poisson and (xb.min() < 0 or xb.max() > net.input_amplitude):
+                raise DataError(
+                    f"Poisson input needs values in [0, {net.input_amplitude:g}] "
+                    f"(1000 / (input_rate * dt)); the data spans [{xb.min():g}, {xb.max():g}]")
+
+        return {"dt": net.dt, "ann_macs": net.ann_macs, "neurons": net.neuron_counts(),
+                "output_name": net.plan.output_name, "decides": True,
+                "check_input": check_input}
+
+    def simulate_batch(self, net: Brian2Network, x, steps, strategy=None) -> BatchOutput:
+        x = np.asarray(x, np.float64)
+        if x.reshape(len(x), -1).shape[1] != net.plan.input_size:
+            raise SnnconvError(f"inputs of shape {x.shape[1:]} do not fit the network's input "
+                               f"{net.input_shape}")
+        runs = [net.run_sample(sample, int(steps)) for sample in x]
+        names = list(net.neuron_counts())
+        return BatchOutput(np.stack([r["readout"] for r in runs]),
+                           {n: np.stack([r["spikes"][n] for r in runs]) for n in names},
+                           np.stack([r["synops"] for r in runs]))
