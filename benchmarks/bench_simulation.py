@@ -20,8 +20,6 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-
 import snnconv  # noqa: E402
 from snnconv.data import bundled_dataset_path, bundled_model_path  # noqa: E402
 from snnconv.datasets import load_dataset  # noqa: E402

@@ -189,8 +189,8 @@ def comparison_row(setting: Setting, summary: dict, error: str | None) -> dict:
     neurons = summary.get("num_neurons")
     row.update({
         "ann_accuracy": summary.get("ann_accuracy"),
-        f"snn_accuracy_T/4": acc.get(str(quarter)),
-        f"snn_accuracy_T/2": acc.get(str(half)),
+        "snn_accuracy_T/4": acc.get(str(quarter)),
+        "snn_accuracy_T/2": acc.get(str(half)),
         "snn_accuracy": summary["snn_accuracy"],
         "num_steps": steps,
         "steps_to_within_1pt_of_ann": summary.get("steps_to_within_1pt_of_ann"),

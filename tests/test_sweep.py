@@ -101,8 +101,6 @@ def test_a_failing_setting_is_reported_and_the_others_run(tmp_path, monkeypatch)
 
 
 def test_saved_snns_are_compared_on_the_config_data(tmp_path):
-    import numpy as np
-
     import snnconv
     data = snnconv.load_dataset(bundled_dataset_path(), (28, 28, 1), 1 / 255)
     graph = snnconv.normalize(snnconv.parse(bundled_model_path()), data.x_norm[:200])

@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import numpy as np
 import tensorflow as tf
 
 
