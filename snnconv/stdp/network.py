@@ -27,6 +27,10 @@ brings them there in the original model); ``theta`` decays over the rest.
 Training runs one sample at a time (the weights change every step): one
 compiled call simulates and learns a whole sample. Inference runs whole
 batches with fixed weights.
+
+:func:`neuron_step` is the step as TensorFlow ops (the XLA training path,
+and the reference); :mod:`.kernels` has the same step as a numba kernel for
+one sample, used by inference and the fast training path.
 """
 from __future__ import annotations
 
@@ -79,16 +83,6 @@ def initial_neuron_state(p: NetworkParams, batch: int):
     full = lambda value: tf.fill((batch, n), tf.constant(value, tf.float32))  # noqa: E731
     zeros = tf.zeros((batch, n), tf.float32)
     return (full(p.v_rest_exc), zeros, zeros, full(p.v_rest_inh), zeros, zeros)
-
-
-def input_spikes(prob, key, t):
-    """Poisson spikes ``(B, n_input)`` of step ``t``: pixel ``i`` fires with ``prob[:, i]``.
-
-    ``key`` (int32 scalar) names the draw: the seed plus the sample's index
-    in training, so every sample's spike trains are fixed by the seed.
-    """
-    u = tf.random.stateless_uniform(tf.shape(prob), tf.stack([key, t]))
-    return tf.cast(u < prob, tf.float32)
 
 
 def neuron_step(p: NetworkParams, state, s_in, w, theta):

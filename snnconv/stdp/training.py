@@ -1,18 +1,23 @@
 """Training an STDP network sample by sample, and running it on batches.
 
-:func:`train` presents the training samples one at a time; each sample is
-one compiled call (``tf.function`` with XLA) that simulates all its time
-steps and applies the learning rule at every step. Python only loops over
-samples: it shows a progress bar with the running accuracy, shows a sample
-again brighter when the network answered with too few spikes, and saves a
-checkpoint every ``checkpoint_every`` samples and after each epoch, from
-which an interrupted training resumes (the input spikes of sample ``k`` are
-drawn from the seed and ``k``, so a resumed run sees what an uninterrupted
-one would have). The spike trains are drawn on the host with NumPy, one
-array per sample: XLA's CPU random generator is far slower.
+:func:`train` presents the training samples one at a time. Python only
+loops over samples: it shows a progress bar with the running accuracy,
+shows a sample again brighter when the network answered with too few
+spikes, and saves a checkpoint every ``checkpoint_every`` samples and after
+each epoch, from which an interrupted training resumes (the input spikes of
+sample ``k`` are drawn from the seed and ``k``, so a resumed run sees what
+an uninterrupted one would have).
 
-:func:`run_batch` simulates a batch with fixed weights and thresholds
-(no learning) and returns the excitatory spikes of every step.
+Each sample is one compiled call that simulates all its time steps and
+applies the learning rule at every step: a numba kernel that updates only
+the synapses of the spiking inputs and neurons (:mod:`.fast_rules`) for the
+rules it covers, else a ``tf.function`` compiled with XLA that runs the
+rule's TF ``step`` (:class:`_XLATrainer`, also the reference the tests
+compare the kernel with).
+
+:func:`run_batch` simulates a batch with fixed weights and thresholds (no
+learning, a numba kernel: :mod:`.kernels`) and returns the excitatory
+spikes of every step.
 """
 from __future__ import annotations
 
@@ -25,8 +30,10 @@ import tensorflow as tf
 from ..errors import DataError
 from . import labels as lab
 from .model import STDPNetwork
-from .network import NetworkParams, initial_neuron_state, input_spikes, neuron_step, \
-    normalize_columns, INT_THRESHOLD_UNITS
+from .fast_rules import fast_rule, train_sample_kernel
+from .kernels import neuron_constants, poisson_trains, run_batch_kernel
+from .network import NetworkParams, initial_neuron_state, neuron_step, normalize_columns, \
+    INT_THRESHOLD_UNITS
 from .rules import make_rule
 
 
@@ -62,18 +69,20 @@ def _probabilities(params: NetworkParams, x, intensity: float) -> np.ndarray:
     return x * np.float32(intensity * params.dt / 1000.0)
 
 
-class _Trainer:
-    """The compiled per-sample simulation with learning."""
+def _learning_constants(p: NetworkParams, rule):
+    """``(theta decay per step, theta decay over the rest, normalise the columns?)``."""
+    normalize = p.w_norm > 0 and not rule.normalizes and not rule.integer
+    return math.exp(-p.dt / p.tau_theta), math.exp(-p.rest / p.tau_theta), normalize
+
+
+class _XLATrainer:
+    """A sample as one XLA-compiled TF loop: every rule (the reference for the fast path)."""
 
     def __init__(self, net: STDPNetwork):
         p = net.params
-        self.params = p
-        self.rule = make_rule(net.rule, **net.rule_params)
+        self.rule = rule = make_rule(net.rule, **net.rule_params)
         scale = net.weight_scale
-        rule = self.rule
-        normalize = p.w_norm > 0 and not rule.normalizes and not rule.integer
-        theta_decay = math.exp(-p.dt / p.tau_theta)
-        rest_decay = math.exp(-p.rest / p.tau_theta)       # theta decays over the rest too
+        theta_decay, rest_decay, normalize = _learning_constants(p, rule)
 
         @tf.function(jit_compile=True, reduce_retracing=True)
         def train_sample(w, theta, trains, key):
@@ -94,14 +103,53 @@ class _Trainer:
                 return t + 1, w, theta, state, rstate, counts + s[0]
 
             _, w, theta, _, rstate, counts = tf.while_loop(
-                lambda t, *_: t < p.steps, body,
+                lambda t, *_: t < tf.shape(trains)[0], body,
                 (tf.constant(0), w, theta, state, rstate, counts))
             w = rule.end_of_sample(w, rstate)
             if normalize:
                 w = normalize_columns(w, p.w_norm)
             return w, theta * rest_decay, counts
 
-        self.train_sample = train_sample
+        self._train_sample = train_sample
+        self.w, self.theta = tf.constant(net.weights), tf.constant(net.theta)
+
+    def sample(self, trains: np.ndarray, key: int) -> np.ndarray:
+        """Learn from one sample's input spikes ``trains`` (steps, n_input); its spike counts."""
+        self.w, self.theta, counts = self._train_sample(self.w, self.theta, tf.constant(trains),
+                                                        tf.constant(key, tf.int32))
+        return counts.numpy()
+
+    def state(self):
+        """Copies of the weights and thresholds."""
+        return self.w.numpy(), self.theta.numpy()
+
+
+class _FastTrainer:
+    """A sample as one numba kernel call that touches only the synapses a step changes."""
+
+    def __init__(self, net: STDPNetwork, rule, fast):
+        p = net.params
+        theta_decay, rest_decay, normalize = _learning_constants(p, rule)
+        self._args = (neuron_constants(p), p.one_spike,
+                      np.array([theta_decay, p.theta_plus, rest_decay,
+                                p.w_norm if normalize else 0.0], np.float32), *fast)
+        self.w = np.array(net.weights, np.float32)            # updated in place
+        self.theta = np.array(net.theta, np.float32)
+
+    def sample(self, trains: np.ndarray, key: int) -> np.ndarray:
+        counts = np.zeros(self.w.shape[1], np.float32)
+        train_sample_kernel(self.w, self.theta, trains, *self._args, counts)
+        return counts
+
+    def state(self):
+        return self.w.copy(), self.theta.copy()
+
+
+def _trainer(net: STDPNetwork):
+    """The fast trainer where it covers the rule, else the XLA one."""
+    rule = make_rule(net.rule, **net.rule_params)
+    fast = fast_rule(rule)
+    return _XLATrainer(net) if fast is None else _FastTrainer(net, rule, fast)
 
 
 @dataclasses.dataclass
@@ -132,9 +180,7 @@ def train(net: STDPNetwork, x, y, epochs: int = 1, *, checkpoint=None,
     if n == 0:
         raise DataError("no training samples")
     total = epochs * n
-    trainer = _Trainer(net)
-    w = tf.constant(net.weights)
-    theta = tf.constant(net.theta)
+    trainer = _trainer(net)
     log = TrainingLog()
     window_counts, window_labels = [], []
     assigned = None
@@ -143,7 +189,7 @@ def train(net: STDPNetwork, x, y, epochs: int = 1, *, checkpoint=None,
                unit="sample", disable=None if progress else True, dynamic_ncols=True)
 
     def save():
-        net.weights, net.theta = w.numpy(), theta.numpy()
+        net.weights, net.theta = trainer.state()
         if checkpoint is not None:
             net.save(checkpoint)
 
@@ -151,21 +197,17 @@ def train(net: STDPNetwork, x, y, epochs: int = 1, *, checkpoint=None,
         for k in range(net.samples_seen, total):
             i = k % n
             intensity = p.intensity
-            # the sample's uniform draws are fixed by the seed and its index k, so a
-            # resumed training, and a brighter repeat, reuse them
-            uniform = np.random.default_rng([p.seed, k]).random((p.steps, p.n_input),
-                                                                 dtype=np.float32)
             for attempt in range(p.max_repeats + 1):
                 prob = _probabilities(p, x[i:i + 1], intensity)
-                trains = uniform < prob
-                w, theta, counts = trainer.train_sample(w, theta, tf.constant(trains),
-                                                        tf.constant(p.seed + k, tf.int32))
+                # the draws are fixed by the seed and the index k, so a resumed
+                # training, and a brighter repeat, reuse them
+                trains = poisson_trains(prob[0], p.steps, p.seed, k)
+                counts = trainer.sample(trains, p.seed + k)
                 log.samples += 1
-                if float(tf.reduce_sum(counts)) >= p.min_spikes or attempt == p.max_repeats:
+                if counts.sum() >= p.min_spikes or attempt == p.max_repeats:
                     break
                 log.repeats += 1
                 intensity += p.intensity_step
-            counts = counts.numpy()
             if assigned is not None:
                 score = lab.all_activity_scores(counts[None], assigned, net.num_classes)
                 correct += int(lab.predict(score)[0] == y[i])
@@ -187,58 +229,44 @@ def train(net: STDPNetwork, x, y, epochs: int = 1, *, checkpoint=None,
                 save()
     finally:
         bar.close()
-        net.weights, net.theta = w.numpy(), theta.numpy()
+        net.weights, net.theta = trainer.state()
     return log
 
 
-def _runner(net: STDPNetwork):
-    cached = getattr(net, "_compiled", None)
-    if cached is not None and cached[0] is net.weights:
-        return cached[1]
+def _simulate(net: STDPNetwork, x, steps: int, key: int, record: bool):
+    """Excitatory counts ``(B, n_exc)``, inhibitory and input totals ``(B, T)`` and, with
+    ``record``, the excitatory spikes ``(B, T, n_exc)`` (else None)."""
     p = net.params
-    w = tf.constant(net.weights.astype(np.float32) * net.weight_scale)
-    theta = tf.constant(net.theta[None].astype(np.float32))
-
-    @tf.function(reduce_retracing=True)
-    def run(prob, key, steps):
-        batch = tf.shape(prob)[0]
-        state = initial_neuron_state(p, batch)
-        exc = tf.TensorArray(tf.float32, size=steps)
-        inh = tf.TensorArray(tf.float32, size=steps)
-        inputs = tf.TensorArray(tf.float32, size=steps)
-
-        def body(t, state, exc, inh, inputs):
-            s_in = input_spikes(prob, key, t)
-            state, s, _ = neuron_step(p, state, s_in, w, theta)
-            return (t + 1, state, exc.write(t, s), inh.write(t, tf.reduce_sum(state[5], 1)),
-                    inputs.write(t, tf.reduce_sum(s_in, 1)))
-
-        _, _, exc, inh, inputs = tf.while_loop(lambda t, *_: t < steps, body,
-                                               (tf.constant(0), state, exc, inh, inputs))
-        return (tf.transpose(exc.stack(), [1, 0, 2]), tf.transpose(inh.stack()),
-                tf.transpose(inputs.stack()))
-
-    net._compiled = (net.weights, run)
-    return run
+    prob = np.ascontiguousarray(_probabilities(p, x, p.intensity))
+    b, n = len(prob), p.n_exc
+    w = net.weights.astype(np.float32) * np.float32(net.weight_scale)
+    counts = np.zeros((b, n), np.float32)
+    inh, inputs = np.zeros((b, steps), np.float32), np.zeros((b, steps), np.float32)
+    exc = np.zeros((b, steps, n) if record else (0, 0, 0), np.float32)
+    run_batch_kernel(w, np.ascontiguousarray(net.theta, np.float32), prob, steps, key,
+                     neuron_constants(p), p.one_spike, counts, inh, inputs, exc)
+    return counts, inh, inputs, (exc if record else None)
 
 
 def run_batch(net: STDPNetwork, x, steps: int | None = None, key: int | None = None):
-    """Excitatory spikes ``(B, T, n_exc)``, inhibitory and input spike totals ``(B, T)``."""
-    p = net.params
-    steps = p.steps if steps is None else int(steps)
-    prob = _probabilities(p, x, p.intensity)
-    key = p.seed if key is None else key
-    exc, inh, inputs = _runner(net)(tf.constant(prob), tf.constant(int(key), tf.int32),
-                                    tf.constant(steps))
-    return exc.numpy(), inh.numpy(), inputs.numpy()
+    """Excitatory spikes ``(B, T, n_exc)``, inhibitory and input spike totals ``(B, T)``.
+
+    Sample ``b`` of the batch draws its input spikes from ``key`` (default:
+    the seed) and ``b``.
+    """
+    steps = net.params.steps if steps is None else int(steps)
+    key = net.params.seed if key is None else int(key)
+    _, inh, inputs, exc = _simulate(net, x, steps, key, record=True)
+    return exc, inh, inputs
 
 
 def spike_counts(net: STDPNetwork, x, batch_size: int = 250) -> np.ndarray:
     """Excitatory spike counts per sample over a whole presentation ``(N, n_exc)``."""
     out = []
     for start in range(0, len(x), batch_size):
-        exc, _, _ = run_batch(net, x[start:start + batch_size], key=net.params.seed + start)
-        out.append(exc.sum(axis=1))
+        counts, *_ = _simulate(net, x[start:start + batch_size], net.params.steps,
+                               net.params.seed + start, record=False)
+        out.append(counts)
     return np.concatenate(out) if out else np.zeros((0, net.params.n_exc))
 
 
