@@ -92,7 +92,8 @@ class EvaluationResult:
 
 def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | None = None,
              batch_size: int = 100, top_k: int = 5, progress: bool = True,
-             simulator: str | None = None, strategy=None) -> EvaluationResult:
+             simulator: str | None = None, strategy=None,
+             early_stopping: bool = False) -> EvaluationResult:
     """Simulate ``snn`` on ``x`` batch by batch and score it against the labels ``y``.
 
     ``snn``: a converted network (a Spike* ``keras.Model`` or a
@@ -109,6 +110,11 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
     ``strategy``: a ``tf.distribute.Strategy`` whose replicas share every
     batch. By default one is made when several GPUs are visible
     (``MirroredStrategy``); the results equal a single-device run.
+
+    ``early_stopping``: stop simulating a batch once every sample in it has
+    decided (networks whose class is the first output spike, i.e. the TTFS
+    codes, on simulators that support it); later steps keep the decided
+    scores and count no spikes or synaptic operations. Ignored otherwise.
     """
     from .simulators import get_simulator, simulator_for
 
@@ -119,6 +125,8 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
     steps = _steps_for(duration, info["dt"]) if num_steps is None else int(num_steps)
     if strategy is None:
         strategy = default_strategy()
+    stop_kwargs = {"early_stopping": True} \
+        if early_stopping and getattr(sim, "early_stopping", False) else {}
     correct = np.zeros(steps)
     correct_k = np.zeros(steps)
     spikes = {name: np.zeros(steps) for name in info["neurons"]}
@@ -132,7 +140,7 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
     for xb, yb in _batches(x, y, batch_size):
         if info["check_input"] is not None:
             info["check_input"](xb)
-        out = sim.simulate_batch(snn, xb, steps, strategy=strategy)
+        out = sim.simulate_batch(snn, xb, steps, strategy=strategy, **stop_kwargs)
         score = out.readout                                   # (B, T, classes)
         truth = np.take_along_axis(score, yb[:, None, None], axis=2)[..., 0]
         pred = score.argmax(axis=2)

@@ -109,7 +109,8 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
             from .evaluation import make_strategy
             result = evaluate(snn, x_test, y_test, num_steps=sim.num_steps,
                               batch_size=sim.batch_size, top_k=sim.top_k,
-                              progress=verbose > 0, strategy=make_strategy(sim.distribute))
+                              progress=verbose > 0, strategy=make_strategy(sim.distribute),
+                              early_stopping=sim.early_stopping)
             x_head = data["head"](max(DIAGNOSTIC_SAMPLES, RECORDED_SAMPLES))
             if config.conversion.spike_code == "rate" and snn_file is None and not xylo \
                     and not brian2:

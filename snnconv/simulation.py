@@ -45,8 +45,16 @@ def spiking_layers(snn: keras.Model) -> list[SpikeLayer]:
 
 
 def simulate_batch(snn: keras.Model, x: np.ndarray, steps: int,
-                   strategy: tf.distribute.Strategy | None = None) -> BatchOutput:
+                   strategy: tf.distribute.Strategy | None = None,
+                   early_stopping: bool = False) -> BatchOutput:
     """Simulate ``steps`` time steps of the SNN on the batch ``x`` (no time axis).
+
+    ``early_stopping``: for a network whose output layer spikes (the TTFS
+    codes, where the class is the first output spike) stop simulating once
+    every sample of the batch has decided. The remaining steps keep the
+    scores of the last simulated step (the decision cannot change any more)
+    and record no spikes and no synaptic operations. No effect on other
+    networks.
 
     The input frame is ``x`` at every step (analog current, or the Poisson
     spikes the input layer draws from it). With a ``tf.distribute`` strategy
@@ -58,14 +66,15 @@ def simulate_batch(snn: keras.Model, x: np.ndarray, steps: int,
     """
     x = np.asarray(x, dtype=np.float32)
     steps_t = tf.constant(int(steps))
+    stop = tf.constant(bool(early_stopping))
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     if replicas < 2 or len(x) < replicas:
-        readout, synops, spikes = _runner(snn)(tf.constant(x), steps_t)
+        readout, synops, spikes = _runner(snn)(tf.constant(x), steps_t, stop)
     else:
         chunks = np.array_split(x, replicas)
         per_replica = strategy.experimental_distribute_values_from_function(
             lambda ctx: tf.constant(chunks[ctx.replica_id_in_sync_group]))
-        out = _distributed_runner(snn, strategy)(per_replica, steps_t)
+        out = _distributed_runner(snn, strategy)(per_replica, steps_t, stop)
         # gathered across all replicas, of every worker under a multi-worker strategy
         readout, synops, spikes = tf.nest.map_structure(
             lambda v: strategy.gather(v, axis=0), out)
@@ -78,8 +87,8 @@ def _distributed_runner(snn: keras.Model, strategy: tf.distribute.Strategy):
     run = _runner(snn)
 
     @tf.function(reduce_retracing=True)
-    def distributed(per_replica_x, steps):
-        return strategy.run(run, args=(per_replica_x, steps))
+    def distributed(per_replica_x, steps, stop):
+        return strategy.run(run, args=(per_replica_x, steps, stop))
 
     return distributed
 
@@ -146,8 +155,11 @@ def _runner(snn: keras.Model):
         """The samples' half of a frame (``ttfs_dyn_thresh`` frames are doubled)."""
         return out[:tf.shape(out)[0] // 2] if lay.prospective else out
 
+    # early stopping needs a decision: the first spike of an output layer with neurons
+    can_decide = out_layer.spike_amplitude is not None
+
     @tf.function(reduce_retracing=True)
-    def run(x, steps):
+    def run(x, steps, stop):
         batch = tf.shape(x)[0]
 
         def in_shapes(ins):
@@ -160,7 +172,7 @@ def _runner(snn: keras.Model):
                   tf.TensorArray(tf.float32, size=steps),
                   tuple(tf.TensorArray(tf.float32, size=steps) for _ in spiking))
 
-        def body(t, states, readout, arrays):
+        def simulate_step(t, states, readout):
             values, new_states = {}, []
             for (lay, ins), state in zip(order, states):
                 frames = [x if n == raw_input_name else values[n] for n in ins]
@@ -180,13 +192,28 @@ def _runner(snn: keras.Model):
                 if lay is inp and constant_input:
                     ev = ev * tf.cast(tf.equal(t, 0), tf.float32)
                 synops = synops + per_sample(ev * fanouts[lay.name])
-            spikes = tuple(a.write(t, per_sample(events(lay)))
-                           for a, lay in zip(arrays[2], spiking))
-            arrays = (arrays[0].write(t, score), arrays[1].write(t, synops), spikes)
-            return t + 1, tuple(new_states), readout, arrays
+            spikes = tuple(per_sample(events(lay)) for lay in spiking)
+            return tuple(new_states), readout, score, synops, spikes
 
-        _, _, _, arrays = tf.while_loop(lambda t, *_: t < steps, body,
-                                        (tf.constant(0), states, readout0, arrays))
+        def body(t, states, readout, score, decided, arrays):
+            if can_decide:
+                # once every sample has decided, the steps left only repeat the scores
+                states, readout, score, synops, spikes = tf.cond(
+                    stop & tf.reduce_all(decided),
+                    lambda: (states, readout, score, tf.zeros((batch,)),
+                             tuple(tf.zeros((batch,)) for _ in spiking)),
+                    lambda: simulate_step(t, states, readout))
+                decided = tf.ensure_shape(decided | (spikes[spiking.index(out_layer)] > 0),
+                                          decided.shape)
+            else:
+                states, readout, score, synops, spikes = simulate_step(t, states, readout)
+            arrays = (arrays[0].write(t, score), arrays[1].write(t, synops),
+                      tuple(a.write(t, s) for a, s in zip(arrays[2], spikes)))
+            return t + 1, states, readout, score, decided, arrays
+
+        _, _, _, _, _, arrays = tf.while_loop(
+            lambda t, *_: t < steps, body,
+            (tf.constant(0), states, readout0, readout0, tf.zeros((batch,), tf.bool), arrays))
         readouts = tf.transpose(arrays[0].stack(), [1, 0, 2])
         synops = tf.transpose(arrays[1].stack())
         spikes = {lay.name: tf.transpose(a.stack()) for lay, a in zip(spiking, arrays[2])}

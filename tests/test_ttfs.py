@@ -510,6 +510,64 @@ def test_decision_step_zero_when_output_never_fires():
     assert result.mean_decision_time == 3.0
 
 
+@pytest.mark.parametrize("code", CODES)
+def test_early_stopping_ends_the_batch_at_the_last_decision(code):
+    x, layers = _softmax_net()
+    snn = snnconv.convert(_dense_graph(layers, 4, out_activation="softmax"), spike_code=code,
+                          dt=0.5)
+    steps = 60
+    full = simulate_batch(snn, x, steps)
+    early = simulate_batch(snn, x, steps, early_stopping=True)
+    out_spikes = full.spikes["out"]
+    decision = (out_spikes > 0).argmax(axis=1) + 1
+    assert (out_spikes > 0).any(axis=1).all() and decision.max() < steps
+    last = decision.max()          # the step at which the whole batch has decided
+    # identical up to the last decision; afterwards the scores stay as they were
+    np.testing.assert_array_equal(early.readout[:, :last], full.readout[:, :last])
+    np.testing.assert_array_equal(early.readout[:, last:],
+                                  np.repeat(full.readout[:, last - 1:last], steps - last, 1))
+    np.testing.assert_array_equal(early.readout.argmax(2), full.readout.argmax(2))
+    np.testing.assert_array_equal(early.synops[:, :last], full.synops[:, :last])
+    assert not early.synops[:, last:].any()
+    for name, s in full.spikes.items():
+        np.testing.assert_array_equal(early.spikes[name][:, :last], s[:, :last])
+        assert not early.spikes[name][:, last:].any()
+    # the full run keeps spiking after the decision: stopping saves operations
+    assert full.synops[:, last:].sum() > 0
+
+    labels = full.readout[:, -1].argmax(1)
+    r_full = evaluate(snn, x, labels, num_steps=steps, batch_size=8, progress=False)
+    r_early = evaluate(snn, x, labels, num_steps=steps, batch_size=8, progress=False,
+                       early_stopping=True)
+    np.testing.assert_array_equal(r_early.predictions, r_full.predictions)
+    np.testing.assert_array_equal(r_early.accuracy_per_step, r_full.accuracy_per_step)
+    np.testing.assert_array_equal(r_early.decision_steps, r_full.decision_steps)
+    assert r_early.synops < r_full.synops
+
+
+def test_early_stopping_runs_on_while_a_sample_is_undecided():
+    x = np.array([[1.0, 0.5], [0.0, 0.0]], np.float32)
+    layers = [(np.eye(2, dtype=np.float32), np.zeros(2, np.float32)),
+              (np.array([[0.25, 0.0], [0.0, 0.5]], np.float32), np.zeros(2, np.float32))]
+    snn = snnconv.convert(_dense_graph(layers, 2, "softmax"), spike_code="ttfs")
+    full, early = (simulate_batch(snn, x, 6, early_stopping=stop) for stop in (False, True))
+    # sample 2 never decides, so the batch runs to the end exactly as without stopping
+    np.testing.assert_array_equal(early.readout, full.readout)
+    np.testing.assert_array_equal(early.synops, full.synops)
+    # alone, sample 1 decides at step 3 and nothing is simulated after it
+    alone = simulate_batch(snn, x[:1], 6, early_stopping=True)
+    assert alone.spikes["out"][0].tolist() == [0, 0, 1, 0, 0, 0]
+    assert not alone.spikes["d1"][0, 3:].any() and not alone.synops[0, 3:].any()
+
+
+def test_early_stopping_leaves_rate_code_unchanged():
+    x, layers = _softmax_net()
+    snn = snnconv.convert(_dense_graph(layers, 4, out_activation="softmax"))
+    full, early = (simulate_batch(snn, x, 20, early_stopping=stop) for stop in (False, True))
+    np.testing.assert_array_equal(early.readout, full.readout)
+    np.testing.assert_array_equal(early.synops, full.synops)
+
+
 # ----------------------------------------------------------------------------- 7. save / load
 
 @pytest.mark.parametrize("code", CODES)

@@ -219,6 +219,7 @@ class SimulationConfig:
     batch_size: int = _at_least_one()
     num_to_test: int = _at_least_one()
     top_k: int = _at_least_one()
+    early_stopping: bool = _key("bool")
     seed: int = _key("int")
     distribute: str = _key("choice", choices=DISTRIBUTE_MODES)
 

@@ -11,6 +11,8 @@ from ..simulation import simulate_batch
 class IniSimulator:
     name = "INI"
     spike_codes = SPIKE_CODES
+    # can stop a batch once every sample has decided (TTFS output layers)
+    early_stopping = True
 
     def convert(self, graph: Graph, spike_code: str = "rate", *, v_thresh: float = 1.0,
                 reset: str = "subtraction", tau_refrac: float = 0.0, dt: float = 1.0,
@@ -56,5 +58,5 @@ class IniSimulator:
                 "neurons": {lay.name: neuron_count(lay) for lay in spiking_layers(snn)},
                 "output_name": out_name, "decides": True, "check_input": check_input}
 
-    def simulate_batch(self, snn, x, steps, strategy=None):
-        return simulate_batch(snn, x, steps, strategy)
+    def simulate_batch(self, snn, x, steps, strategy=None, early_stopping=False):
+        return simulate_batch(snn, x, steps, strategy, early_stopping=early_stopping)
