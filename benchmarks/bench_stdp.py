@@ -4,8 +4,8 @@ For 100 and 400 excitatory neurons, 350 steps of 1 ms per sample, on the
 bundled MNIST subset, prints in this one run:
 
 * seconds per training sample (one compiled call per sample: simulation and
-  learning; after a warm-up that compiles): the numba kernel for the rules
-  it covers, XLA for ``postpre_int`` and ``exponential_wta`` with noise,
+  learning; after a warm-up that compiles): the numba kernel, or XLA for
+  ``exponential_wta`` with noise,
 * seconds per inference sample (fixed weights, batches of 250, numba).
 
 Targets: <= 0.03 s per training sample, <= 0.005 s per inference sample

@@ -9,11 +9,13 @@ at 400 neurons costs a few ms instead of a dense 784 x 400 update per step.
 Where a rule touches every synapse (``nearest_online`` normalises every
 step) the kernel does so too.
 
-Rules that draw random numbers from TensorFlow's Philox generator
-(``postpre_int``'s stochastic rounding, ``exponential_wta`` with ``noise``)
-are not here: :func:`fast_rule` returns None for them and training runs
-them in the XLA graph. The tests check that both paths give the same
-weights, thresholds and spikes for every rule covered here.
+``postpre_int`` draws its stochastic rounding from ``rules.random_bits``, a
+hash of the seed and the synapse's index, which the kernel computes for the
+updated synapses only. ``exponential_wta`` with ``noise`` draws from
+TensorFlow's Philox generator and is not here: :func:`fast_rule` returns
+None for it and training runs it in the XLA graph. The tests check that
+both paths give the same weights, thresholds and spikes for every rule
+covered here.
 """
 from __future__ import annotations
 
@@ -22,26 +24,35 @@ import math
 import numpy as np
 from numba import njit
 
-from .kernels import add_rows, step_neurons, reset_neurons
-from .rules import _NEVER, ExponentialWTA, FullOnline, NearestOnline, PostPre, STDPRule, \
-    WeightDependent
+from .kernels import _V_REST, _V_THRESH, add_rows, step_neurons, reset_neurons
+from .network import INT_THRESHOLD_UNITS
+from .rules import _NEVER, HASH_GOLDEN, HASH_MUL1, HASH_MUL2, ExponentialWTA, FullOnline, \
+    NearestOnline, PostPre, PostPreInt, STDPRule, WeightDependent
 
-POSTPRE, WEIGHT_DEPENDENT, NEAREST_ONLINE, FULL_ONLINE, EXPONENTIAL_WTA = range(5)
+POSTPRE, WEIGHT_DEPENDENT, NEAREST_ONLINE, FULL_ONLINE, EXPONENTIAL_WTA, POSTPRE_INT = range(6)
 
 # rule parameters, packed as float32 by fast_rule(): the bounds, then per family
 _W_MIN, _W_MAX = 0, 1
 _NU_PRE, _NU_POST, _DECAY_PRE, _DECAY_POST, _W_NORM = 2, 3, 4, 5, 6    # trace rules
 _A_UP, _A_DOWN, _TAU_UP, _TAU_DOWN, _ETA, _PAST, _UNPAIRED, _WTA = range(2, 10)  # wta
+_MAX_THRESHOLD = 2                                                      # postpre_int
+# postpre_int's integer parameters (int64)
+_I_W_MIN, _I_W_MAX, _I_NU_PRE, _I_NU_POST, _TRACE_DECAY, _SHIFT_TRACE, _SPIKE, _SHIFT = range(8)
 # the network's learning constants, packed by the caller: see train_sample_kernel
-_THETA_DECAY, _THETA_PLUS, _REST_DECAY, _NORMALIZE_TO = range(4)
+_THETA_DECAY, _THETA_PLUS, _REST_DECAY, _NORMALIZE_TO, _W_SCALE = range(5)
 
 
 def fast_rule(rule: STDPRule):
-    """``(kind, float32 params, float32 levels)`` of ``rule`` for :func:`train_sample_kernel`.
-
-    None for the rules that only the TF path runs.
+    """``(kind, float32 params, int64 params, float32 levels)`` of ``rule`` for
+    :func:`train_sample_kernel`; None for the rules that only the TF path runs.
     """
-    levels = np.zeros(0, np.float32)
+    levels, ints = np.zeros(0, np.float32), np.zeros(0, np.int64)
+    if isinstance(rule, PostPreInt):
+        spike = rule.trace_scale if rule.shift_trace > 0 else 1
+        ints = np.array([rule.w_min, rule.w_max, rule.nu_pre, rule.nu_post, rule.trace_decay,
+                         rule.shift_trace, spike, rule.shift], np.int64)
+        return (POSTPRE_INT, np.array([rule.w_min, rule.w_max, rule.max_threshold], np.float32),
+                ints, levels)
     if isinstance(rule, ExponentialWTA):
         if rule.noise > 0 and rule.levels is None:        # levels take precedence over noise
             return None
@@ -50,7 +61,7 @@ def fast_rule(rule: STDPRule):
                   rule.eta, rule.past_window, unpaired, float(rule.wta)]
         if rule.levels is not None:
             levels = np.array(rule.levels, np.float32)
-        return EXPONENTIAL_WTA, np.array(values, np.float32), levels
+        return EXPONENTIAL_WTA, np.array(values, np.float32), ints, levels
     kinds = {PostPre: POSTPRE, WeightDependent: WEIGHT_DEPENDENT, NearestOnline: NEAREST_ONLINE,
              FullOnline: FULL_ONLINE}
     kind = kinds.get(type(rule))
@@ -62,7 +73,7 @@ def fast_rule(rule: STDPRule):
         nu_pre, nu_post, w_norm = rule.nu_pre, rule.nu_post, 0.0
     values = [rule.w_min, rule.w_max, nu_pre, nu_post, math.exp(-1.0 / rule.tau_pre),
               math.exp(-1.0 / rule.tau_post), w_norm]
-    return kind, np.array(values, np.float32), levels
+    return kind, np.array(values, np.float32), ints, levels
 
 
 @njit(cache=True)
@@ -149,6 +160,86 @@ def _wta_step(w, pre, post, fired, m, v_fired, age, rp, levels, window):
             w[i, j] = _clip(new, rp[_W_MIN], rp[_W_MAX])
 
 
+_M32 = np.uint64(0xFFFFFFFF)
+_H1, _H2, _HG = np.uint64(HASH_MUL1), np.uint64(HASH_MUL2), np.uint64(HASH_GOLDEN)
+_UNITS = np.float32(INT_THRESHOLD_UNITS)
+
+
+@njit(cache=True)
+def _hash32(x):
+    """rules._hash32 on a uint64 holding 32 bits."""
+    x = ((x ^ (x >> np.uint64(16))) * _H1) & _M32
+    x = ((x ^ (x >> np.uint64(15))) * _H2) & _M32
+    return x ^ (x >> np.uint64(16))
+
+
+@njit(cache=True)
+def _bits_key(seed0, seed1):
+    """The key of rules.random_bits for the int32 seed ``(seed0, seed1)``."""
+    a = _hash32(((np.uint64(seed0) & _M32) * _HG) & _M32)
+    return _hash32((a + (np.uint64(seed1) & _M32)) & _M32)
+
+
+@njit(cache=True)
+def _round(v, key, index, shift):
+    """PostPreInt's stochastic rounding of ``v / 2**shift`` with the bits of ``index``."""
+    mask = (1 << shift) - 1
+    frac = v & mask
+    if frac == 0:                       # exact: no draw needed (most traces have decayed to 0)
+        return v >> shift
+    u = np.int64(_hash32((key + np.uint64(index) * _HG) & _M32)) & mask
+    return (v >> shift) + (1 if u < frac else 0)
+
+
+@njit(cache=True)
+def _int_synapse(w, s_pre, s_post, x_pre, x_post, halve, index, plane, key, ip):
+    """The new weight of one synapse after one step of postpre_int (as rules.py)."""
+    v = np.int64(w)           # (the kernel is also compiled for float weights, never run)
+    if s_pre:
+        v -= _round(ip[_I_NU_PRE] * x_post, key, index, ip[_SHIFT])
+    if s_post:
+        v += _round(ip[_I_NU_POST] * x_pre, key, plane + index, ip[_SHIFT])
+    if halve:
+        v >>= 1
+    return min(max(v, ip[_I_W_MIN]), ip[_I_W_MAX])
+
+
+@njit(cache=True)
+def _int_rule_step(w, pre, spiking, k, post, theta, x_pre, x_post, halve, cols, c, rp, ip,
+                   seed0, t):
+    """One step of postpre_int: integer traces, then the synapses that can change.
+
+    Those are in the rows of the spiking inputs, and there only in the
+    columns ``cols`` of neurons with a nonzero trace (the integer traces
+    decay to 0 within about 100 steps), that spiked, or that are over
+    ``max_threshold`` (halved); and in the columns of the neurons that
+    spiked or are halved.
+    """
+    for x, spikes in ((x_pre, pre), (x_post, post > 0)):
+        for i in range(x.shape[0]):
+            x[i] = ip[_SPIKE] if spikes[i] else (ip[_TRACE_DECAY] * x[i]) >> ip[_SHIFT_TRACE]
+    n_pre, n_post = w.shape
+    m = 0
+    for j in range(n_post):
+        halve[j] = ((c[_V_THRESH] + theta[j]) - c[_V_REST]) * _UNITS > rp[_MAX_THRESHOLD]
+        if x_post[j] != 0 or post[j] > 0 or halve[j]:
+            cols[m] = j
+            m += 1
+    key, plane = _bits_key(seed0, t), n_pre * n_post
+    for a in range(k):
+        i = spiking[a]
+        for b in range(m):
+            j = cols[b]
+            w[i, j] = _int_synapse(w[i, j], True, post[j] > 0, x_pre[i], x_post[j], halve[j],
+                                   i * n_post + j, plane, key, ip)
+    for j in range(n_post):
+        if post[j] > 0 or halve[j]:
+            for i in range(n_pre):
+                if not pre[i]:                           # the spiking rows are done
+                    w[i, j] = _int_synapse(w[i, j], False, post[j] > 0, x_pre[i], x_post[j],
+                                           halve[j], i * n_post + j, plane, key, ip)
+
+
 @njit(cache=True)
 def _clip_all(w, lo, hi):
     for i in range(w.shape[0]):
@@ -190,16 +281,20 @@ def normalize_columns(w, target):
 
 
 @njit(cache=True)
-def train_sample_kernel(w, theta, trains, c, one_spike, lc, kind, rp, levels, counts):
+def train_sample_kernel(w, theta, trains, c, one_spike, lc, seed0, kind, rp, ip, levels,
+                        counts):
     """Simulate one sample and learn, in place on ``w`` (n_input, n_exc) and ``theta``.
 
     ``trains`` (steps, n_input) are the input spikes, ``c`` the network's
     constants (kernels.neuron_constants), ``lc`` the learning constants
     (theta decay per step, theta_plus, theta decay over the rest, the
-    per-sample column normalisation target or 0), ``kind``, ``rp``,
-    ``levels`` the rule (fast_rule). Adds the excitatory spikes to ``counts``.
-    Same order as the XLA path: neurons, theta, rule, and after the last step
-    the rule's end of sample, the normalisation and the rest's theta decay.
+    per-sample column normalisation target or 0, the factor from stored
+    weights to membrane units), ``seed0`` the first int32 of the rule's
+    random seed (the second is the step), ``kind``, ``rp``, ``ip``,
+    ``levels`` the rule (fast_rule). ``w`` is int32 for postpre_int, else
+    float32. Adds the excitatory spikes to ``counts``. Same order as the XLA
+    path: neurons, theta, rule, and after the last step the rule's end of
+    sample, the normalisation and the rest's theta decay.
     """
     n_in, n = w.shape
     v, ref, s = np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.float32)
@@ -207,6 +302,8 @@ def train_sample_kernel(w, theta, trains, c, one_spike, lc, kind, rp, levels, co
     current, v_fired = np.empty(n, np.float32), np.empty(n, np.float32)
     reset_neurons(c, v, ref, s, vi, refi, si)
     x_pre, x_post = np.zeros(n_in, np.float32), np.zeros(n, np.float32)
+    xi_pre, xi_post = np.zeros(n_in, np.int64), np.zeros(n, np.int64)   # postpre_int
+    halve, cols = np.zeros(n, np.bool_), np.empty(n, np.int64)
     age = np.full(n_in, _NEVER, np.int32)
     window = np.empty(n_in, np.float32)
     spiking, fired = np.empty(n_in, np.int64), np.empty(n, np.int64)
@@ -217,7 +314,7 @@ def train_sample_kernel(w, theta, trains, c, one_spike, lc, kind, rp, levels, co
             if pre[i]:
                 spiking[k] = i
                 k += 1
-        add_rows(w, spiking, k, current)
+        add_rows(w, spiking, k, lc[_W_SCALE], current)
         step_neurons(c, one_spike, current, theta, v, ref, s, vi, refi, si, v_fired)
         m = 0
         for j in range(n):
@@ -229,7 +326,11 @@ def train_sample_kernel(w, theta, trains, c, one_spike, lc, kind, rp, levels, co
         if kind == EXPONENTIAL_WTA:
             _wta_step(w, pre, s, fired, m, v_fired, age, rp, levels, window)
             continue
-        _trace_rule_step(kind, w, pre, spiking, k, s, fired, m, x_pre, x_post, rp)
+        if kind == POSTPRE_INT:
+            _int_rule_step(w, pre, spiking, k, s, theta, xi_pre, xi_post, halve, cols, c, rp,
+                           ip, seed0, t)
+        else:
+            _trace_rule_step(kind, w, pre, spiking, k, s, fired, m, x_pre, x_post, rp)
         if kind == NEAREST_ONLINE:
             normalize_clamp(w, rp[_W_NORM], rp[_W_MIN], rp[_W_MAX])
         elif t == 0 and kind != FULL_ONLINE:

@@ -91,13 +91,13 @@ def neuron_constants(p: NetworkParams) -> np.ndarray:
 
 
 @njit(cache=True)
-def add_rows(w, rows, n, out):
-    """``out = sum of w[rows[:n]]``: the input current ``s_in @ w`` of a step."""
+def add_rows(w, rows, n, scale, out):
+    """``out = sum of w[rows[:n]] * scale``: the input current ``s_in @ (w * scale)``."""
     out[:] = 0
     for k in range(n):
         row = w[rows[k]]
         for j in range(out.shape[0]):
-            out[j] += row[j]
+            out[j] += np.float32(row[j]) * scale
 
 
 @njit(cache=True)
@@ -185,7 +185,7 @@ def run_batch_kernel(w, theta, prob, steps, key, c, one_spike, counts, inh, inpu
         for t in range(steps):
             k = _draw_step(prob[b], active, stream, t, spiking)
             inputs[b, t] = k
-            add_rows(w, spiking, k, current)
+            add_rows(w, spiking, k, np.float32(1), current)
             if step_neurons(c, one_spike, current, theta, v, ref, s, vi, refi, si, v_fired):
                 for j in range(n):
                     counts[b, j] += s[j]

@@ -174,6 +174,35 @@ def _normalize_clamp(w, w_norm, w_min, w_max):
     return tf.clip_by_value(w_norm * tf.math.divide_no_nan(w, total), w_min, w_max)
 
 
+# Counter-based random bits for postpre_int: the "lowbias32" integer hash
+# (C. Wellons) of the seed and the element's flat index. Unlike TF's Philox
+# stream, one element's bits can be computed alone, so the numba kernel of
+# fast_rules.py draws only the synapses a step updates and gets the same
+# numbers as this TF code (eagerly and under XLA).
+HASH_MUL1, HASH_MUL2, HASH_GOLDEN = 0x7FEB352D, 0x846CA68B, 0x9E3779B9
+
+
+def _hash32(x):
+    """lowbias32 of a uint32 tensor."""
+    shift = lambda v, n: tf.bitwise.right_shift(v, tf.constant(n, tf.uint32))  # noqa: E731
+    x = tf.bitwise.bitwise_xor(x, shift(x, 16)) * tf.constant(HASH_MUL1, tf.uint32)
+    x = tf.bitwise.bitwise_xor(x, shift(x, 15)) * tf.constant(HASH_MUL2, tf.uint32)
+    return tf.bitwise.bitwise_xor(x, shift(x, 16))
+
+
+def random_bits(seed, shape):
+    """32 random bits (int32) per element of ``shape``, fixed by ``seed`` (int32 (2,)).
+
+    Element ``f`` (flat index) gets ``hash(key + f * GOLDEN)`` with
+    ``key = hash(hash(seed[0] * GOLDEN) + seed[1])``, all uint32 arithmetic.
+    """
+    golden = tf.constant(HASH_GOLDEN, tf.uint32)
+    seed = tf.bitcast(_as(seed, tf.int32), tf.uint32)
+    key = _hash32(_hash32(seed[0] * golden) + seed[1])
+    index = tf.bitcast(tf.range(tf.reduce_prod(shape), dtype=tf.int32), tf.uint32)
+    return tf.bitcast(tf.reshape(_hash32(key + index * golden), shape), tf.int32)
+
+
 def _need(value, what, rule):
     if value is None:
         raise ValueError(f"STDP rule {rule!r} needs {what} in step()")
@@ -363,7 +392,9 @@ class PostPreInt(STDPRule):
 
     Updates, with ``R(v) = (v >> shift) + (u < (v & (2**shift - 1)))`` the
     stochastic rounding of ``v / 2**shift`` (``u`` uniform in
-    ``[0, 2**shift)``, drawn per synapse from ``seed``)::
+    ``[0, 2**shift)``, drawn per synapse from ``seed``: the low ``shift`` bits
+    of ``random_bits(seed, (2, n_pre, n_post))``, plane 0 for depression and
+    1 for potentiation)::
 
         w -= s_pre[:, None]  * R(nu_pre  * x_post[None, :])   # depression
         w += s_post[None, :] * R(nu_post * x_pre[:, None])    # potentiation
@@ -419,9 +450,8 @@ class PostPreInt(STDPRule):
         x_post = tf.where(s_post > 0, spike_value, x_post)
 
         shape = tf.shape(w)
-        u = tf.random.stateless_uniform(tf.concat([[2], shape], 0), _as(seed, tf.int32),
-                                        minval=0, maxval=1 << self.shift, dtype=tf.int32,
-                                        alg="philox")
+        u = tf.bitwise.bitwise_and(random_bits(seed, tf.concat([[2], shape], 0)),
+                                   tf.constant((1 << self.shift) - 1, tf.int32))
         dep = self._stochastic_round(tf.broadcast_to(self.nu_pre * x_post[None, :], shape), u[0])
         pot = self._stochastic_round(tf.broadcast_to(self.nu_post * x_pre[:, None], shape), u[1])
         w = w - s_pre[:, None] * dep + s_post[None, :] * pot

@@ -130,15 +130,19 @@ class _FastTrainer:
     def __init__(self, net: STDPNetwork, rule, fast):
         p = net.params
         theta_decay, rest_decay, normalize = _learning_constants(p, rule)
-        self._args = (neuron_constants(p), p.one_spike,
-                      np.array([theta_decay, p.theta_plus, rest_decay,
-                                p.w_norm if normalize else 0.0], np.float32), *fast)
-        self.w = np.array(net.weights, np.float32)            # updated in place
+        self._net_args = (neuron_constants(p), p.one_spike,
+                          np.array([theta_decay, p.theta_plus, rest_decay,
+                                    p.w_norm if normalize else 0.0, net.weight_scale],
+                                   np.float32))
+        self._rule_args = fast
+        self.w = np.array(net.weights, rule.dtype.as_numpy_dtype)    # updated in place
         self.theta = np.array(net.theta, np.float32)
 
     def sample(self, trains: np.ndarray, key: int) -> np.ndarray:
         counts = np.zeros(self.w.shape[1], np.float32)
-        train_sample_kernel(self.w, self.theta, trains, *self._args, counts)
+        # the rule's random seed is (-key - 1, step), as in the XLA path
+        train_sample_kernel(self.w, self.theta, trains, *self._net_args, -key - 1,
+                            *self._rule_args, counts)
         return counts
 
     def state(self):
