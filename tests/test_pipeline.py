@@ -106,3 +106,26 @@ def test_python_api_matches_issue_example():
     assert result.accuracy >= ann_acc - 0.03
     # accuracy after step 1 is far below the end: the curve is really per step
     assert result.accuracy_per_step[0] < result.accuracy - 0.2
+
+
+def test_shipped_ttfs_template_decides_early_and_close_to_the_ann(tmp_path):
+    """config_templates/ttfs.ini (dynamic threshold, dt 0.25, early stopping) on
+    200 bundled images: close to the ANN, at most one spike per neuron, and
+    fewer synaptic operations than the ANN has MACs."""
+    from snnconv.config import template_path
+    template = template_path().parent / "ttfs.ini"
+    out = tmp_path / "ttfs"
+    assert main(["run", str(template), "--set", "simulation.num_to_test=200",
+                 "--set", "normalization.num_norm_samples=300",
+                 "--set", f"paths.log_dir_of_current_run={out}",
+                 "--set", "output.verbose=0", "--set", "output.plot=false"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_steps"] == 160 and summary["dt"] == 0.25
+    assert summary["snn_accuracy"] >= summary["ann_accuracy"] - 0.02
+    assert max(summary["spikes_per_neuron"].values()) <= 1.0
+    assert summary["synops_per_sample"] < summary["ann_macs_per_sample"]
+    with h5py.File(out / "results.h5") as f:
+        decisions = f["decision_steps"][:]
+    assert (decisions > 0).mean() > 0.95
+    # the run stopped early (how exactly is tested in test_ttfs.py)
+    assert "early_stopping = true" in (out / "config.ini").read_text()
