@@ -4,8 +4,7 @@ For 100 and 400 excitatory neurons, 350 steps of 1 ms per sample, on the
 bundled MNIST subset, prints in this one run:
 
 * seconds per training sample (one compiled call per sample: simulation and
-  learning; after a warm-up that compiles): the numba kernel, or XLA for
-  ``exponential_wta`` with noise,
+  learning, the numba kernel; after a warm-up that compiles),
 * seconds per inference sample (fixed weights, batches of 250, numba).
 
 Targets: <= 0.03 s per training sample, <= 0.005 s per inference sample

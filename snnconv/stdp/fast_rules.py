@@ -9,13 +9,12 @@ at 400 neurons costs a few ms instead of a dense 784 x 400 update per step.
 Where a rule touches every synapse (``nearest_online`` normalises every
 step) the kernel does so too.
 
-``postpre_int`` draws its stochastic rounding from ``rules.random_bits``, a
-hash of the seed and the synapse's index, which the kernel computes for the
-updated synapses only. ``exponential_wta`` with ``noise`` draws from
-TensorFlow's Philox generator and is not here: :func:`fast_rule` returns
-None for it and training runs it in the XLA graph. The tests check that
-both paths give the same weights, thresholds and spikes for every rule
-covered here.
+``postpre_int``'s stochastic rounding and ``exponential_wta``'s noise come
+from ``rules.random_bits``, a hash of the seed and the synapse's index,
+which the kernel computes for the updated synapses only. A rule that
+:func:`fast_rule` does not know trains in the XLA graph instead; the tests
+check that both paths give the same weights, thresholds and spikes for
+every rule here.
 """
 from __future__ import annotations
 
@@ -35,6 +34,7 @@ POSTPRE, WEIGHT_DEPENDENT, NEAREST_ONLINE, FULL_ONLINE, EXPONENTIAL_WTA, POSTPRE
 _W_MIN, _W_MAX = 0, 1
 _NU_PRE, _NU_POST, _DECAY_PRE, _DECAY_POST, _W_NORM = 2, 3, 4, 5, 6    # trace rules
 _A_UP, _A_DOWN, _TAU_UP, _TAU_DOWN, _ETA, _PAST, _UNPAIRED, _WTA = range(2, 10)  # wta
+_NOISE, _NOISE_STD, _NOISE_LO, _NOISE_SPAN = range(10, 14)
 _MAX_THRESHOLD = 2                                                      # postpre_int
 # postpre_int's integer parameters (int64)
 _I_W_MIN, _I_W_MAX, _I_NU_PRE, _I_NU_POST, _TRACE_DECAY, _SHIFT_TRACE, _SPIKE, _SHIFT = range(8)
@@ -47,18 +47,18 @@ def fast_rule(rule: STDPRule):
     :func:`train_sample_kernel`; None for the rules that only the TF path runs.
     """
     levels, ints = np.zeros(0, np.float32), np.zeros(0, np.int64)
-    if isinstance(rule, PostPreInt):
+    if type(rule) is PostPreInt:
         spike = rule.trace_scale if rule.shift_trace > 0 else 1
         ints = np.array([rule.w_min, rule.w_max, rule.nu_pre, rule.nu_post, rule.trace_decay,
                          rule.shift_trace, spike, rule.shift], np.int64)
         return (POSTPRE_INT, np.array([rule.w_min, rule.w_max, rule.max_threshold], np.float32),
                 ints, levels)
-    if isinstance(rule, ExponentialWTA):
-        if rule.noise > 0 and rule.levels is None:        # levels take precedence over noise
-            return None
+    if type(rule) is ExponentialWTA:
         unpaired = rule.past_window if rule.unpaired_dt is None else rule.unpaired_dt
+        lo = 0.5 * math.erfc(3.0 / math.sqrt(2.0))         # as ExponentialWTA._noise
         values = [rule.w_min, rule.w_max, rule.A_up, rule.A_down, rule.tau_up, rule.tau_down,
-                  rule.eta, rule.past_window, unpaired, float(rule.wta)]
+                  rule.eta, rule.past_window, unpaired, float(rule.wta),
+                  rule.noise, rule.noise / 3.0, lo, 1.0 - 2.0 * lo]
         if rule.levels is not None:
             levels = np.array(rule.levels, np.float32)
         return EXPONENTIAL_WTA, np.array(values, np.float32), ints, levels
@@ -79,6 +79,32 @@ def fast_rule(rule: STDPRule):
 @njit(cache=True)
 def _clip(x, lo, hi):
     return min(max(x, lo), hi)
+
+
+# rules.random_bits, one element at a time
+_M32 = np.uint64(0xFFFFFFFF)
+_H1, _H2, _HG = np.uint64(HASH_MUL1), np.uint64(HASH_MUL2), np.uint64(HASH_GOLDEN)
+
+
+@njit(cache=True)
+def _hash32(x):
+    """rules._hash32 on a uint64 holding 32 bits."""
+    x = ((x ^ (x >> np.uint64(16))) * _H1) & _M32
+    x = ((x ^ (x >> np.uint64(15))) * _H2) & _M32
+    return x ^ (x >> np.uint64(16))
+
+
+@njit(cache=True)
+def _bits_key(seed0, seed1):
+    """The key of rules.random_bits for the int32 seed ``(seed0, seed1)``."""
+    a = _hash32(((np.uint64(seed0) & _M32) * _HG) & _M32)
+    return _hash32((a + (np.uint64(seed1) & _M32)) & _M32)
+
+
+@njit(cache=True)
+def _bits(key, index):
+    """The 32 bits of element ``index`` (flat) of rules.random_bits with key ``key``."""
+    return _hash32((key + np.uint64(index) * _HG) & _M32)
 
 
 @njit(cache=True)
@@ -125,8 +151,29 @@ def _trace_rule_step(kind, w, pre, spiking, k, post, fired, m, x_pre, x_post, rp
 
 
 @njit(cache=True)
-def _wta_step(w, pre, post, fired, m, v_fired, age, rp, levels, window):
-    """One step of exponential_wta (as rules.ExponentialWTA.step, without noise)."""
+def _erfinv(y):
+    """Inverse error function (float64): Winitzki's approximation, then Newton steps."""
+    ln = math.log(1.0 - y * y)
+    b = 2.0 / (math.pi * 0.147) + 0.5 * ln
+    x = math.copysign(math.sqrt(math.sqrt(b * b - ln / 0.147) - b), y)
+    for _ in range(3):
+        x -= (math.erf(x) - y) / (2.0 / math.sqrt(math.pi) * math.exp(-x * x))
+    return x
+
+
+@njit(cache=True)
+def _wta_noise(key, index, rp):
+    """ExponentialWTA._noise of one synapse (float32 like TF; erfinv in float64)."""
+    bits = np.float32(_bits(key, index) & np.uint64(0xFFFFFF))
+    u = (bits + np.float32(0.5)) * np.float32(1.0 / (1 << 24))
+    p = rp[_NOISE_LO] + u * rp[_NOISE_SPAN]
+    z = np.float32(math.sqrt(2.0)) * np.float32(_erfinv(np.float32(2) * p - np.float32(1)))
+    return _clip(rp[_NOISE_STD] * z, -rp[_NOISE], rp[_NOISE])
+
+
+@njit(cache=True)
+def _wta_step(w, pre, post, fired, m, v_fired, age, rp, levels, window, seed0, t):
+    """One step of exponential_wta (as rules.ExponentialWTA.step)."""
     for i in range(age.shape[0]):
         age[i] = 0 if pre[i] else min(age[i] + 1, _NEVER)
     if rp[_WTA] > 0:                                     # only the winner, if it fired
@@ -144,6 +191,7 @@ def _wta_step(w, pre, post, fired, m, v_fired, age, rp, levels, window):
         else:
             window[i] = rp[_A_DOWN] * math.exp(dt / rp[_TAU_DOWN])
     power = np.float32(0.9)
+    key = _bits_key(seed0, t)
     for b in range(m):
         j = fired[b]
         for i in range(w.shape[0]):
@@ -157,27 +205,12 @@ def _wta_step(w, pre, post, fired, m, v_fired, age, rp, levels, window):
                     if abs(new - levels[q]) < abs(new - levels[best]):
                         best = q
                 new = levels[best]
+            elif rp[_NOISE] > 0:
+                new = new * (np.float32(1) + _wta_noise(key, i * w.shape[1] + j, rp))
             w[i, j] = _clip(new, rp[_W_MIN], rp[_W_MAX])
 
 
-_M32 = np.uint64(0xFFFFFFFF)
-_H1, _H2, _HG = np.uint64(HASH_MUL1), np.uint64(HASH_MUL2), np.uint64(HASH_GOLDEN)
 _UNITS = np.float32(INT_THRESHOLD_UNITS)
-
-
-@njit(cache=True)
-def _hash32(x):
-    """rules._hash32 on a uint64 holding 32 bits."""
-    x = ((x ^ (x >> np.uint64(16))) * _H1) & _M32
-    x = ((x ^ (x >> np.uint64(15))) * _H2) & _M32
-    return x ^ (x >> np.uint64(16))
-
-
-@njit(cache=True)
-def _bits_key(seed0, seed1):
-    """The key of rules.random_bits for the int32 seed ``(seed0, seed1)``."""
-    a = _hash32(((np.uint64(seed0) & _M32) * _HG) & _M32)
-    return _hash32((a + (np.uint64(seed1) & _M32)) & _M32)
 
 
 @njit(cache=True)
@@ -187,7 +220,7 @@ def _round(v, key, index, shift):
     frac = v & mask
     if frac == 0:                       # exact: no draw needed (most traces have decayed to 0)
         return v >> shift
-    u = np.int64(_hash32((key + np.uint64(index) * _HG) & _M32)) & mask
+    u = np.int64(_bits(key, index)) & mask
     return (v >> shift) + (1 if u < frac else 0)
 
 
@@ -324,7 +357,7 @@ def train_sample_kernel(w, theta, trains, c, one_spike, lc, seed0, kind, rp, ip,
                 m += 1
                 counts[j] += 1
         if kind == EXPONENTIAL_WTA:
-            _wta_step(w, pre, s, fired, m, v_fired, age, rp, levels, window)
+            _wta_step(w, pre, s, fired, m, v_fired, age, rp, levels, window, seed0, t)
             continue
         if kind == POSTPRE_INT:
             _int_rule_step(w, pre, spiking, k, s, theta, xi_pre, xi_post, halve, cols, c, rp,

@@ -174,7 +174,8 @@ def _normalize_clamp(w, w_norm, w_min, w_max):
     return tf.clip_by_value(w_norm * tf.math.divide_no_nan(w, total), w_min, w_max)
 
 
-# Counter-based random bits for postpre_int: the "lowbias32" integer hash
+# Counter-based random bits for postpre_int's rounding and exponential_wta's
+# noise: the "lowbias32" integer hash
 # (C. Wellons) of the seed and the element's flat index. Unlike TF's Philox
 # stream, one element's bits can be computed alone, so the numba kernel of
 # fast_rules.py draws only the synapses a step updates and gets the same
@@ -485,7 +486,8 @@ class ExponentialWTA(STDPRule):
     * then, on the updated synapses only: with ``levels`` the weight snaps to
       the nearest level (first one on a tie); otherwise, with ``noise = h > 0``,
       ``w *= 1 + n`` with ``n`` truncated-normal noise of std ``h / 3`` cut at
-      ``+-h`` (drawn from ``seed`` by inverse CDF; nervos uses
+      ``+-h`` (drawn from ``seed`` by inverse CDF of 24 bits of
+      ``random_bits(seed, w.shape)`` per synapse; nervos uses
       ``truncnorm`` with the same bounds); levels take precedence over noise
       as in nervos. Finally ``clip(w, w_min, w_max)`` (a no-op with levels and
       the soft bounds in range; nervos clips noisy weights to [0, 1]).
@@ -530,9 +532,9 @@ class ExponentialWTA(STDPRule):
     def _noise(self, shape, seed):
         h = self.noise
         lo = 0.5 * math.erfc(3.0 / math.sqrt(2.0))        # Phi(-3)
-        # uniform from integers: the integer stream is identical eagerly and under XLA
-        bits = tf.random.stateless_uniform(shape, _as(seed, tf.int32), minval=0,
-                                           maxval=1 << 24, dtype=tf.int32, alg="philox")
+        # 24 uniform bits per synapse (random_bits: the same eagerly, under XLA and in
+        # the numba kernel)
+        bits = tf.bitwise.bitwise_and(random_bits(seed, shape), tf.constant(0xFFFFFF, tf.int32))
         u = (tf.cast(bits, tf.float32) + 0.5) * (1.0 / (1 << 24))
         p = lo + u * (1.0 - 2.0 * lo)
         z = math.sqrt(2.0) * tf.math.erfinv(2.0 * p - 1.0)

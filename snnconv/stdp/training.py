@@ -10,10 +10,10 @@ an uninterrupted one would have).
 
 Each sample is one compiled call that simulates all its time steps and
 applies the learning rule at every step: a numba kernel that updates only
-the synapses of the spiking inputs and neurons (:mod:`.fast_rules`) for the
-rules it covers, else a ``tf.function`` compiled with XLA that runs the
-rule's TF ``step`` (:class:`_XLATrainer`, also the reference the tests
-compare the kernel with).
+the synapses of the spiking inputs and neurons (:mod:`.fast_rules`). A rule
+the kernel does not know runs in a ``tf.function`` compiled with XLA that
+calls the rule's TF ``step`` (:class:`_XLATrainer`, also the reference the
+tests compare the kernel with).
 
 :func:`run_batch` simulates a batch with fixed weights and thresholds (no
 learning, a numba kernel: :mod:`.kernels`) and returns the excitatory
