@@ -44,7 +44,7 @@ _THETA_DECAY, _THETA_PLUS, _REST_DECAY, _NORMALIZE_TO, _W_SCALE = range(5)
 
 def fast_rule(rule: STDPRule):
     """``(kind, float32 params, int64 params, float32 levels)`` of ``rule`` for
-    :func:`train_sample_kernel`; None for the rules that only the TF path runs.
+    :func:`train_sample_kernel`; None for a rule it does not know (the XLA path runs it).
     """
     levels, ints = np.zeros(0, np.float32), np.zeros(0, np.int64)
     if type(rule) is PostPreInt:
