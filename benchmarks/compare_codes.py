@@ -78,7 +78,7 @@ def main():
         best = int(np.argmax(r.accuracy_per_step)) + 1
         synops_best = float(r.synops_per_step[:best].sum())
         max_spikes = max(r.spikes_per_neuron.values()) if rate \
-            else _max_spikes_per_neuron(snn, x[:100], steps)
+            else _max_spikes_per_neuron(snn, x[:max(10, 10000 // steps)], steps)
         if rate:
             rate_best_synops = synops_best
         ratio = f"{rate_best_synops / r.synops:.1f}" if rate_best_synops else "-"
@@ -91,7 +91,8 @@ def main():
 
 def _max_spikes_per_neuron(snn, x, steps):
     """The most spikes any single neuron fires (TTFS: must be <= 1), from the
-    layers' own PSP sequences (0 before the spike, 1 after)."""
+    layers' own PSP sequences (0 before the spike, 1 after). Sequence mode
+    holds every step in memory, hence few images for long runs."""
     import keras
 
     from snnconv.simulation import spiking_layers
