@@ -25,8 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 import snnconv  # noqa: E402
-from snnconv.data import bundled_dataset_path, bundled_model_path  # noqa: E402
-from snnconv.datasets import load_dataset  # noqa: E402
+from common import add_model_data_args, load_normalised  # noqa: E402
 
 
 def timed_evaluate(net, x, y, steps, batch_size):
@@ -38,21 +37,12 @@ def timed_evaluate(net, x, y, steps, batch_size):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=str(bundled_model_path()))
-    ap.add_argument("--data", default=str(bundled_dataset_path()))
-    ap.add_argument("--num", type=int, default=100)
-    ap.add_argument("--steps", type=int, default=100)
-    ap.add_argument("--num-norm", type=int, default=1000)
+    add_model_data_args(ap, num=100)
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--codegen-target", default="numpy", choices=("numpy", "cython"))
     args = ap.parse_args()
 
-    ann = snnconv.load_model(args.model)
-    graph = snnconv.parse(ann)
-    data = load_dataset(args.data, graph.input_node.output_shape, 1 / 255)
-    x, y = data.x_test[:args.num], data.y_test[:args.num]
-    ann_acc = float(np.mean(ann.predict(x, verbose=0).argmax(1) == y))
-    graph = snnconv.normalize(graph, data.x_norm[:args.num_norm])
+    graph, x, y, ann_acc = load_normalised(args)
 
     start = time.perf_counter()
     ini_net = snnconv.convert(graph, simulator="INI", max2avg_pool=True)

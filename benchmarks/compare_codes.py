@@ -31,32 +31,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 import snnconv  # noqa: E402
-from snnconv.data import bundled_dataset_path, bundled_model_path  # noqa: E402
-from snnconv.datasets import load_dataset  # noqa: E402
+from common import add_model_data_args, load_normalised  # noqa: E402
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=str(bundled_model_path()))
-    ap.add_argument("--data", default=str(bundled_dataset_path()))
-    ap.add_argument("--num", type=int, default=1000)
-    ap.add_argument("--steps", type=int, default=100)
+    add_model_data_args(ap, num=1000)
     ap.add_argument("--ttfs-dt", type=float, default=0.25)
     ap.add_argument("--ttfs-duration", type=float, default=40.0)
     ap.add_argument("--early-stopping", action="store_true")
     ap.add_argument("--norm", choices=("max", "percentile"), default="percentile")
     ap.add_argument("--percentile", type=float, default=99.9)
-    ap.add_argument("--num-norm", type=int, default=1000)
     ap.add_argument("--codes", default="rate,ttfs,ttfs_dyn_thresh")
     args = ap.parse_args()
 
-    ann = snnconv.load_model(args.model)
-    graph = snnconv.parse(ann)
-    data = load_dataset(args.data, graph.input_node.output_shape, 1 / 255)
-    x, y = data.x_test[:args.num], data.y_test[:args.num]
-    ann_acc = float(np.mean(ann.predict(x, verbose=0).argmax(1) == y))
-    graph = snnconv.normalize(graph, data.x_norm[:args.num_norm], method=args.norm,
-                              percentile=args.percentile)
+    graph, x, y, ann_acc = load_normalised(args, method=args.norm, percentile=args.percentile)
     print(f"model {graph.name}, {len(x)} test images, rate: {args.steps} steps of dt 1; "
           f"TTFS: {args.ttfs_duration:g} time units of dt {args.ttfs_dt:g}"
           + (" with early stopping" if args.early_stopping else "")

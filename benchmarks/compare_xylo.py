@@ -21,33 +21,21 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-
 import snnconv  # noqa: E402
-from snnconv.data import bundled_dataset_path  # noqa: E402
-from snnconv.datasets import load_dataset  # noqa: E402
+from common import add_model_data_args, load_normalised  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "models" / "mnist_xylo.keras"
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=str(EXAMPLE))
-    ap.add_argument("--data", default=str(bundled_dataset_path()))
-    ap.add_argument("--num", type=int, default=2000)
-    ap.add_argument("--steps", type=int, default=100)
-    ap.add_argument("--num-norm", type=int, default=1000)
+    add_model_data_args(ap, num=2000, model=str(EXAMPLE))
     ap.add_argument("--input-rate", type=float, default=4000.0,
                     help="input events per second for a channel value of 1 (dt = 1 ms)")
     ap.add_argument("--chip", default="syns65302")
     args = ap.parse_args()
 
-    ann = snnconv.load_model(args.model)
-    graph = snnconv.parse(ann)
-    data = load_dataset(args.data, graph.input_node.output_shape, 1 / 255)
-    x, y = data.x_test[:args.num], data.y_test[:args.num]
-    ann_acc = float(np.mean(ann.predict(x, verbose=0).argmax(1) == y))
-    graph = snnconv.normalize(graph, data.x_norm[:args.num_norm])
+    graph, x, y, ann_acc = load_normalised(args)
     print(f"model {graph.name}, {len(x)} test images, T = {args.steps}, chip {args.chip}, "
           f"{args.input_rate * 1e-3:g} input events per step per unit")
     print(f"{'network':<26}{'acc %':>8}{'vs float SNN':>14}{'SynOps/sample':>15}")
