@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import snnconv  # noqa: E402
 from snnconv.data import bundled_dataset_path, bundled_model_path  # noqa: E402
 from snnconv.datasets import load_dataset  # noqa: E402
-from snnconv.simulation import simulate_batch  # noqa: E402
+from snnconv.simulators.ini import simulate_batch  # noqa: E402
 
 
 def best_time(fn, repeats):

@@ -84,7 +84,7 @@ def _max_spikes_per_neuron(snn, x, steps):
     holds every step in memory, hence few images for long runs."""
     import keras
 
-    from snnconv.simulation import spiking_layers
+    from snnconv.simulators.ini import spiking_layers
     frames = np.repeat(x[:, None], steps, axis=1)
     most = 0.0
     for lay in spiking_layers(snn):

@@ -22,7 +22,7 @@ def ann_vs_snn(graph: Graph, snn, x: np.ndarray, steps: int, max_neurons: int = 
     import keras
 
     from .ann import build_ann
-    from .simulation import spiking_layers
+    from .simulators.ini.engine import spiking_layers
 
     names = [lay.name for lay in spiking_layers(snn) if lay.name in {n.name for n in graph}]
     if not names:

@@ -119,28 +119,32 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
     from .simulators import get_simulator, simulator_for
 
     sim = simulator_for(snn) if simulator is None else get_simulator(simulator)
-    info = sim.describe(snn)
-    if (duration is None) == (num_steps is None):
+    info = sim.info(snn)
+    if not sim.needs_steps:
+        steps = sim.num_steps(snn)
+    elif (duration is None) == (num_steps is None):
         raise ValueError("give exactly one of duration and num_steps")
-    steps = _steps_for(duration, info["dt"]) if num_steps is None else int(num_steps)
-    if strategy is None:
-        strategy = default_strategy()
-    stop_kwargs = {"early_stopping": True} \
-        if early_stopping and getattr(sim, "early_stopping", False) else {}
+    else:
+        steps = _steps_for(duration, info.dt) if num_steps is None else int(num_steps)
+    options = {}
+    if sim.distributes:
+        options["strategy"] = default_strategy() if strategy is None else strategy
+    if sim.early_stopping and early_stopping:
+        options["early_stopping"] = True
     correct = np.zeros(steps)
     correct_k = np.zeros(steps)
-    spikes = {name: np.zeros(steps) for name in info["neurons"]}
+    spikes = {name: np.zeros(steps) for name in info.neurons}
     synops = np.zeros(steps)
     predictions, decisions = [], []
     other: dict[str, int] = {}
-    out_name = info["output_name"]
+    out_name = info.output_name
     total = len(x) if y is not None and hasattr(x, "__len__") else None
     bar = _progress(total, progress)
     n = 0
     for xb, yb in _batches(x, y, batch_size):
-        if info["check_input"] is not None:
-            info["check_input"](xb)
-        out = sim.simulate_batch(snn, xb, steps, strategy=strategy, **stop_kwargs)
+        if info.check_input is not None:
+            info.check_input(xb)
+        out = sim.simulate_batch(snn, xb, steps, **options)
         score = out.readout                                   # (B, T, classes)
         truth = np.take_along_axis(score, yb[:, None, None], axis=2)[..., 0]
         pred = score.argmax(axis=2)
@@ -157,7 +161,7 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
         predictions.append(pred[:, -1])
         for name, final in out.final_scores.items():
             other[name] = other.get(name, 0) + int(np.sum(final.argmax(axis=1) == yb))
-        if info["decides"] and out_name in out.spikes:
+        if info.decides and out_name in out.spikes:
             fired = out.spikes[out_name] > 0
             decisions.append(np.where(fired.any(axis=1), fired.argmax(axis=1) + 1, 0))
         n += len(xb)
@@ -167,11 +171,11 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
     if n == 0:
         raise DataError("no samples to evaluate")
     return EvaluationResult(
-        num_samples=n, num_steps=steps, dt=info["dt"], top_k=top_k,
+        num_samples=n, num_steps=steps, dt=info.dt, top_k=top_k,
         accuracy_per_step=correct / n, top_k_accuracy_per_step=correct_k / n,
         spikes_per_step={k: v / n for k, v in spikes.items()},
-        neurons=dict(info["neurons"]),
-        synops_per_step=synops / n, ann_macs=info["ann_macs"],
+        neurons=dict(info.neurons),
+        synops_per_step=synops / n, ann_macs=info.ann_macs,
         predictions=np.concatenate(predictions),
         decision_steps=np.concatenate(decisions) if decisions else None,
         other_accuracy={k: v / n for k, v in other.items()})

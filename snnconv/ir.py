@@ -48,13 +48,14 @@ from typing import Any
 
 import numpy as np
 
+from .choices import ACTIVATIONS
+
 OPS = (
     "input", "dense", "conv2d", "depthwise_conv2d", "avg_pool2d", "max_pool2d",
     "global_avg_pool2d", "flatten", "reshape", "concatenate", "add",
     "zero_padding2d", "identity",
 )
 WEIGHT_OPS = ("dense", "conv2d", "depthwise_conv2d")
-ACTIVATIONS = ("linear", "relu", "softmax")
 
 
 @dataclasses.dataclass

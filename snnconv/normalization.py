@@ -29,12 +29,12 @@ import logging
 
 import numpy as np
 
+from .choices import NORMALIZATION_METHODS as METHODS
 from .errors import SnnconvError
 from .ir import Graph, Node
 
 log = logging.getLogger(__name__)
 
-METHODS = ("max", "percentile")
 _BINS = 4096
 
 

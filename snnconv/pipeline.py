@@ -1,13 +1,13 @@
 """``snnconv run``: parse -> normalise -> convert -> simulate -> evaluate, from one Config."""
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ConfigError, DataError
+from .results import RunOutcome
 
 log = logging.getLogger(__name__)
 
@@ -17,23 +17,15 @@ DIAGNOSTIC_SAMPLES = 10
 RECORDED_SAMPLES = 3
 
 
-@dataclasses.dataclass
-class RunOutcome:
-    run_dir: Path | None            # None after a check-only run
-    summary: dict
-    ann_accuracy: float | None
-    result: object | None          # EvaluationResult, when simulated
-    snn: object
-
-
 def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
     """Run the whole pipeline described by ``config`` (a :class:`snnconv.config.Config`).
 
-    With ``snn_file`` (a saved ``.keras`` SNN or Xylo ``.npz``) nothing is
-    normalised or converted: that network is simulated and evaluated on the
-    config's data, against the config's ANN. With ``check_only`` the run
-    stops after the conversion (which, for Xylo, checks the chip's limits
-    and prints what the network uses of it): nothing is simulated or written.
+    With ``snn_file`` (a saved network: ``.keras`` SNN, Xylo or STDP ``.npz``)
+    nothing is normalised or converted: that network is simulated and
+    evaluated on the config's data, against the config's ANN. With
+    ``check_only`` the run stops after the conversion (which, for Xylo,
+    checks the chip's limits and prints what the network uses of it):
+    nothing is simulated or written.
     """
     if config.stdp.enabled:
         if snn_file is not None or check_only:
@@ -44,11 +36,20 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
 
     import keras
 
-    from .conversion import convert
-    from .evaluation import evaluate
+    from .evaluation import evaluate, make_strategy
     from .normalization import normalize
     from .parsing import load_model, parse
     from .results import staged_run_dir, write_results
+    from .simulators import get_simulator, simulator_for_file
+
+    # the backend: the config's simulator, or the one that loads the saved network;
+    # settings it cannot honour are refused before any work
+    if snn_file is None:
+        backend = get_simulator(config.simulation.simulator)
+        options = backend.options_from_config(config)
+    else:
+        backend = simulator_for_file(snn_file)
+        backend.check_config(config, converting=False)
 
     # TensorFlow warns about re-traced predict functions when one process
     # converts several models (sweeps); that is expected here, not a problem.
@@ -86,142 +87,53 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
             + (f" {norm.percentile:g}" if norm.method == "percentile" else "") + ")")
 
     if snn_file is not None:
-        snn = load_network(snn_file)
+        snn = backend.load(snn_file)
         say(f"loaded the SNN {snn_file}")
     else:
-        snn = convert(graph, simulator=config.simulation.simulator,
-                      spike_code=config.conversion.spike_code, **convert_options(config))
-    xylo = is_xylo(snn)
-    if xylo and verbose:
-        say(snn.fit_report())
+        snn = backend.convert(graph, spike_code=config.conversion.spike_code, **options)
+    for line in backend.summary_lines(snn):
+        say(line)
     if check_only:
         return RunOutcome(None, {"fits": True}, ann_accuracy, None, snn)
 
     run_dir = config.paths.log_dir_of_current_run
     with staged_run_dir(run_dir, overwrite=config.output.overwrite) as stage:
-        brian2 = is_brian2(snn)
-        if tools.save_snn and snn_file is None and not brian2:
-            snn.save(stage / snn_filename(config))
-        elif tools.save_snn and brian2:
-            say("tools.save_snn: a Brian 2 network is rebuilt from the model, not saved")
+        if tools.save_snn and snn_file is None:
+            if backend.saves:
+                backend.save(snn, stage / config.paths.filename_snn)
+            else:
+                say(f"tools.save_snn: a {backend.name} network is rebuilt from the model, "
+                    "not saved")
         result, pairs, samples = None, None, None
         if tools.simulate:
-            from .evaluation import make_strategy
             result = evaluate(snn, x_test, y_test, num_steps=sim.num_steps,
                               batch_size=sim.batch_size, top_k=sim.top_k,
                               progress=verbose > 0, strategy=make_strategy(sim.distribute),
-                              early_stopping=sim.early_stopping)
+                              early_stopping=sim.early_stopping, simulator=backend.name)
             x_head = data["head"](max(DIAGNOSTIC_SAMPLES, RECORDED_SAMPLES))
-            if config.conversion.spike_code == "rate" and snn_file is None and not xylo \
-                    and not brian2:
-                from .diagnostics import ann_vs_snn
-                pairs = ann_vs_snn(graph, snn, x_head[:DIAGNOSTIC_SAMPLES], sim.num_steps)
-            if xylo:
-                from .simulators.xylo.recording import record_xylo_samples
-                samples = record_xylo_samples(snn, x_head[:RECORDED_SAMPLES], sim.num_steps)
-            elif not is_stdp(snn) and not brian2:
-                from .recording import record_samples
-                samples = record_samples(snn, x_head[:RECORDED_SAMPLES], sim.num_steps)
+            if snn_file is None:
+                pairs = backend.diagnostics(graph, snn, x_head[:DIAGNOSTIC_SAMPLES],
+                                            result.num_steps)
+            samples = backend.record_samples(snn, x_head[:RECORDED_SAMPLES], result.num_steps)
         summary = write_results(stage, result, ann_accuracy, config.to_ini(),
                                 scales=graph.scales, plot=config.output.plot,
                                 ann_vs_snn=pairs, samples=samples,
-                                extra=_describe(config, graph, snn, snn_file))
+                                extra=_describe(config, graph, backend, snn, snn_file))
     if verbose:
         print(format_table(summary, result, config))
         print(f"results written to {run_dir}")
     return RunOutcome(run_dir, summary, ann_accuracy, result, snn)
 
 
-def convert_options(config) -> dict:
-    """The simulator's conversion options, from the config's sections."""
-    cell, sim, inp = config.cell, config.simulation, config.input
-    if sim.simulator == "xylo":
-        x = config.xylo
-        for key, bad, why in (("cell.reset", cell.reset != "subtraction",
-                               "Xylo resets by subtraction; set it to subtraction"),
-                              ("cell.tau_refrac", cell.tau_refrac != 0,
-                               "Xylo neurons have no refractory period; set it to 0"),
-                              ("cell.v_init", cell.v_init != 0,
-                               "Xylo neurons start at 0; set it to 0"),
-                              ("cell.threshold_mode", cell.threshold_mode != "inclusive",
-                               "Xylo neurons fire at V >= threshold; set it to inclusive")):
-            if bad:
-                raise ConfigError(f"{key} = {getattr(cell, key.split('.')[1])} cannot be "
-                                  f"used with simulation.simulator = xylo: {why}")
-        return dict(chip=x.chip, quantization=x.quantization,
-                    weight_shift=x.weight_shift if x.weight_shift == "auto"
-                    else int(x.weight_shift),
-                    v_thresh=cell.v_thresh, dt=sim.dt,
-                    tau_mem=cell.tau_mem if cell.leak else None, tau_syn=x.tau_syn,
-                    input_rate=inp.input_rate, poisson_input=inp.poisson_input,
-                    seed=sim.seed, max2avg_pool=config.conversion.max2avg_pool)
-    options = dict(v_thresh=cell.v_thresh, reset=cell.reset, tau_refrac=cell.tau_refrac,
-                   dt=sim.dt, tau_mem=cell.tau_mem if cell.leak else None,
-                   max_spikes_per_dt=cell.max_spikes_per_dt, v_init=cell.v_init,
-                   threshold_mode=cell.threshold_mode, v_reset=cell.v_reset,
-                   poisson_input=inp.poisson_input, input_rate=inp.input_rate, seed=sim.seed,
-                   max2avg_pool=config.conversion.max2avg_pool)
-    if sim.simulator == "brian2":
-        options["codegen_target"] = config.brian2.codegen_target
-    return options
-
-
-def snn_filename(config) -> str:
-    """The converted network's file name: ``paths.filename_snn``, as ``.npz`` for Xylo."""
-    name = config.paths.filename_snn
-    return str(Path(name).with_suffix(".npz")) if config.simulation.simulator == "xylo" \
-        else name
-
-
-def is_stdp(snn) -> bool:
-    from .stdp.model import STDPNetwork
-    return isinstance(snn, STDPNetwork)
-
-
-def is_brian2(snn) -> bool:
-    from .simulators.brian import Brian2Network
-    return isinstance(snn, Brian2Network)
-
-
-def is_xylo(snn) -> bool:
-    from .simulators.xylo import XyloNetwork
-    return isinstance(snn, XyloNetwork)
-
-
-def load_network(path):
-    """A saved network: a ``.keras`` SNN, a Xylo ``.npz`` specification or an STDP ``.npz``."""
-    path = Path(path)
-    if path.suffix == ".npz":
-        from .stdp.model import is_stdp_file, load_stdp
-        if is_stdp_file(path):
-            return load_stdp(path)
-        from .simulators.xylo import load_xylo
-        return load_xylo(path)
-    from .layers.io import load_snn
-    return load_snn(path)
-
-
-def _describe(config, graph, snn, snn_file) -> dict:
+def _describe(config, graph, backend, snn, snn_file) -> dict:
     """What was run, for the summary."""
-    if is_xylo(snn):
-        out = {"model": graph.name if snn_file is None else snn.name, "simulator": "xylo",
-               "spike_code": "rate", "xylo_chip": snn.spec.chip,
-               "xylo_quantization": snn.quantization,
-               "xylo_weight_shifts": [snn.spec.weight_shift_in, snn.spec.weight_shift_rec,
-                                      snn.spec.weight_shift_out],
-               "xylo_quantization_error": snn.quantization_error}
-        if snn_file is not None:
-            out["snn_file"] = str(snn_file)
-        return out
-    if is_stdp(snn):
-        return {"model": snn.name, "snn_file": str(snn_file), "simulator": "stdp",
-                "stdp_rule": snn.rule}
-    if snn_file is None:
-        return {"model": graph.name, "simulator": config.simulation.simulator,
-                "spike_code": config.conversion.spike_code}
-    codes = {lay.spike_code for lay in snn.layers if hasattr(lay, "spike_code")}
-    return {"model": snn.name, "snn_file": str(snn_file),
-            "spike_code": codes.pop() if len(codes) == 1 else None}
+    info = backend.info(snn)
+    out = {"model": graph.name if snn_file is None else getattr(snn, "name", graph.name),
+           "simulator": backend.name, "spike_code": info.spike_code}
+    if snn_file is not None:
+        out["snn_file"] = str(snn_file)
+    out.update(backend.run_facts(snn))
+    return out
 
 
 def _open_data(config, input_shape) -> dict:

@@ -34,6 +34,7 @@ directory (or none) and a ``.partial`` folder, never a truncated result.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -44,6 +45,17 @@ import numpy as np
 
 from .errors import SnnconvError
 from .evaluation import EvaluationResult
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    """What :func:`snnconv.run` returns."""
+
+    run_dir: Path | None            # None after a check-only run
+    summary: dict
+    ann_accuracy: float | None
+    result: EvaluationResult | None  # when simulated
+    snn: object                     # the converted (or trained, or loaded) network
 
 
 @contextlib.contextmanager

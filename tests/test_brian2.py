@@ -12,7 +12,7 @@ import pytest
 
 import snnconv
 from snnconv.errors import ConfigError, MissingDependencyError, UnsupportedLayerError
-from snnconv.simulation import spiking_layers
+from snnconv.simulators.ini import spiking_layers
 from snnconv.simulators.brian import plan_layers
 from snnconv.simulators.brian.maps import node_maps
 
@@ -211,7 +211,7 @@ def test_readout_accumulates_the_output_current_like_ini():
     graph, x = normalised(dense_model())
     ini = snnconv.convert(graph, simulator="INI")
     net = snnconv.convert(graph, simulator="brian2")
-    ref = snnconv.simulation.simulate_batch(ini, x[:3], 25)
+    ref = snnconv.simulators.ini.simulate_batch(ini, x[:3], 25)
     got = snnconv.simulators.get_simulator("brian2").simulate_batch(net, x[:3], 25)
     np.testing.assert_allclose(got.readout, ref.readout, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(got.synops, ref.synops, rtol=1e-5)

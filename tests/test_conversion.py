@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import snnconv
-from snnconv.simulation import layer_inputs, simulate_batch
+from snnconv.simulators.ini import layer_inputs, simulate_batch
 
 
 def branched_model(seed=0):

@@ -65,18 +65,19 @@ def test_lazy_npz_rows_equal_the_loaded_arrays(tmp_path):
 def test_top_k_breaks_ties_like_argmax():
     """All-equal scores (a network that has not spiked yet) are not a top-k hit for free."""
     from snnconv.evaluation import evaluate
-    from snnconv.simulation import BatchOutput
+    from snnconv.simulators.base import BatchOutput, NetworkInfo, Simulator
 
-    class Flat:
+    class Flat(Simulator):
         """Scores 0 for every class at step 1; at step 2 class 1 leads, class 3 second."""
+        name = "flat"
+
         def accepts(self, snn):
             return snn == "flat"
 
-        def describe(self, snn):
-            return {"dt": 1.0, "ann_macs": 0, "neurons": {"n": 1}, "output_name": "n",
-                    "decides": False, "check_input": None}
+        def info(self, snn):
+            return NetworkInfo(dt=1.0, ann_macs=0, neurons={"n": 1}, output_name="n")
 
-        def simulate_batch(self, snn, x, steps, strategy=None):
+        def simulate_batch(self, snn, x, steps, **options):
             b = len(x)
             score = np.zeros((b, 2, 5), np.float32)
             score[:, 1, 1], score[:, 1, 3] = 2.0, 1.0

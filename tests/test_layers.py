@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import snnconv.layers as SL  # noqa: E402
-from snnconv.conversion import build_spiking_model  # noqa: E402
+from snnconv.simulators.ini import build_spiking_model  # noqa: E402
 from snnconv.ir import Graph, Node  # noqa: E402
 from snnconv.layers.io import load_snn  # noqa: E402
 from snnconv.neurons import IFNeuron  # noqa: E402

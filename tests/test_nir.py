@@ -24,7 +24,7 @@ from snnconv.cli import main  # noqa: E402
 from snnconv.errors import ExportError, MissingDependencyError, UnsupportedLayerError  # noqa: E402
 from snnconv.ir import Graph, Node  # noqa: E402
 from snnconv.nirio import from_nir, to_nir  # noqa: E402
-from snnconv.simulation import simulate_batch, spiking_layers  # noqa: E402
+from snnconv.simulators.ini import simulate_batch, spiking_layers  # noqa: E402
 
 L = keras.layers
 REPO = Path(__file__).resolve().parents[1]

@@ -4,8 +4,8 @@ import pytest
 
 import snnconv
 from snnconv.data import bundled_dataset_path, bundled_model_path
-from snnconv.recording import record_samples
-from snnconv.simulation import simulate_batch
+from snnconv.simulators.ini.recording import record_samples
+from snnconv.simulators.ini import simulate_batch
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from snnconv.ann import count_macs  # noqa: E402
-from snnconv.conversion import build_spiking_model  # noqa: E402
+from snnconv.simulators.ini import build_spiking_model  # noqa: E402
 from snnconv.evaluation import evaluate  # noqa: E402
 from snnconv.ir import Graph, Node  # noqa: E402
 from snnconv.synops import fanout_maps  # noqa: E402

@@ -24,7 +24,7 @@ from snnconv.ir import Graph, Node  # noqa: E402
 from snnconv.layers import SpikeDense, SpikeMaxPooling2D  # noqa: E402
 from snnconv.layers.io import load_snn  # noqa: E402
 from snnconv.neurons import TTFSNeuron, TTFSParams, TTFSState, ttfs_step  # noqa: E402
-from snnconv.simulation import simulate_batch  # noqa: E402
+from snnconv.simulators.ini import simulate_batch  # noqa: E402
 
 CODES = ["ttfs", "ttfs_dyn_thresh"]
 NEVER = 10 ** 6   # first-spike step of a neuron that never fires

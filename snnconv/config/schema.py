@@ -16,22 +16,17 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
-from ..codes import SPIKE_CODE_ALIASES, SPIKE_CODES  # noqa: F401  (re-exported)
+from ..choices import (BRIAN2_CODEGEN_TARGETS, DISTRIBUTE_MODES,  # noqa: F401 (re-exported)
+                       NORMALIZATION_METHODS, RESET_ALIASES, RESET_MODES, SIMULATORS,
+                       SPIKE_CODE_ALIASES, SPIKE_CODES, STDP_RULES, THRESHOLD_MODES,
+                       XYLO_QUANTIZATION)
 
-# Allowed values that later versions will extend; keep them module-level.
+# Allowed values of the config's own (file and chip) keys
 DATASET_FORMATS = ("npz", "folder")
-NORMALIZATION_METHODS = ("max", "percentile")
-SIMULATORS = ("INI", "xylo", "brian2")
-BRIAN2_CODEGEN_TARGETS = ("numpy", "cython")
 XYLO_CHIPS = ("syns61201", "syns65302", "syns63300")
 XYLO_CHIP_ALIASES = {"audio2": "syns61201", "audio3": "syns65302", "imu": "syns63300"}
-XYLO_QUANTIZATION = ("global", "per_channel")
 XYLO_WEIGHT_SHIFTS = ("auto",) + tuple(str(i) for i in range(8))
-RESET_MODES = ("subtraction", "zero", "to_value")
-THRESHOLD_MODES = ("inclusive", "strict")
-RESET_ALIASES = {"reset by subtraction": "subtraction", "reset to zero": "zero"}
 MODEL_SUFFIXES = (".keras", ".h5")
-DISTRIBUTE_MODES = ("auto", "off", "multi_worker")
 
 _BOOL_STATES = configparser.ConfigParser.BOOLEAN_STATES
 
@@ -270,10 +265,6 @@ class Brian2Config:
     """``[brian2]``: Brian 2 settings for ``simulation.simulator = brian2``."""
 
     codegen_target: str = _key("choice", choices=BRIAN2_CODEGEN_TARGETS)
-
-
-STDP_RULES = ("postpre", "weight_dependent", "nearest_online", "full_online", "postpre_int",
-              "exponential_wta")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,7 @@ A layer runs in two modes that compute the same thing:
   sequence layer after layer, exact for feed-forward networks since a
   layer's step t only depends on earlier layers' steps <= t;
 * *step mode* (``initial_state`` / ``step``): one time step of one layer
-  with its state passed in and out, which :mod:`snnconv.simulation` chains
+  with its state passed in and out, which :mod:`snnconv.simulators.ini.engine` chains
   through the whole network inside one compiled loop over time. It keeps
   memory independent of the number of steps and the working set in cache.
 
@@ -40,10 +40,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from ..codes import SPIKE_CODES
+from ..choices import ACTIVATIONS, SPIKE_CODES
 from ..neurons import make_neuron
-
-LAYER_ACTIVATIONS = ("linear", "relu", "softmax")
 
 
 class SpikeLayer(keras.layers.Layer):
@@ -61,9 +59,9 @@ class SpikeLayer(keras.layers.Layer):
         # Factor on the current (a number or nested lists broadcastable to a
         # frame): set by normalisation for neurons fed without weights.
         self.gain = None if gain is None else np.asarray(gain, dtype="float32").tolist()
-        if activation not in LAYER_ACTIVATIONS:
+        if activation not in ACTIVATIONS:
             raise ValueError(f"{type(self).__name__} {self.name!r}: activation must be one of "
-                             f"{LAYER_ACTIVATIONS}, got {activation!r}")
+                             f"{ACTIVATIONS}, got {activation!r}")
         if activation == "relu" and neuron is None:
             raise ValueError(f"{type(self).__name__} {self.name!r}: a spiking (relu) layer "
                              "needs a neuron config")
@@ -168,8 +166,8 @@ class SpikeLayer(keras.layers.Layer):
 
     def events(self, out, old_state, new_state):
         """Spikes (or, for analog signals, non-zero values) this step's output carries."""
-        if self.spiking and hasattr(self.neuron, "events"):
-            return self.neuron.events(old_state, new_state)
+        if self.spiking:
+            return self.neuron.events(out / self.spike_amplitude, old_state, new_state)
         if self.spike_amplitude is not None:
             return out / self.spike_amplitude
         return ops.cast(ops.not_equal(out, 0), out.dtype)
@@ -177,9 +175,7 @@ class SpikeLayer(keras.layers.Layer):
     def readout_bonus(self, state):
         """Added to the accumulated output when this layer is the network's output
         (a tie-breaker for TTFS outputs); 0 for other codes."""
-        if self.spiking and hasattr(self.neuron, "readout_bonus"):
-            return self.neuron.readout_bonus(state)
-        return 0.0
+        return self.neuron.readout_bonus(state) if self.spiking else 0.0
 
     # -- Keras API -------------------------------------------------------
     def build(self, input_shape):

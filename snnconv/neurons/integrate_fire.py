@@ -35,10 +35,8 @@ from typing import NamedTuple
 
 from keras import ops
 
+from ..choices import RESET_MODES as RESETS, THRESHOLD_MODES
 from .time_loop import scan_time
-
-RESETS = ("subtraction", "zero", "to_value")
-THRESHOLD_MODES = ("inclusive", "strict")
 
 
 class IFParams(NamedTuple):
@@ -120,10 +118,21 @@ class IFNeuron:
                         decay, int(self.max_spikes_per_dt),
                         self.threshold_mode == "strict", float(self.v_reset))
 
+    # the output signal is spike counts (times the amplitude), not a post-synaptic potential
+    signal_is_psp = False
+
     @property
     def spike_amplitude(self) -> float:
         """Value of one spike in the output signal (see module docstring)."""
         return self.v_thresh / self.dt
+
+    def events(self, counts, old_state, new_state):
+        """Spikes emitted in one step: the step's output in spikes."""
+        return counts
+
+    def readout_bonus(self, state):
+        """Added to an output layer's accumulated signal: nothing (the count decides)."""
+        return 0.0
 
     def get_config(self) -> dict:
         return {"model": "if", **dataclasses.asdict(self)}

@@ -69,6 +69,7 @@ class TTFSNeuron:
     gates_bias = True
     # a step's output is the post-synaptic potential, 1 after the spike
     spike_amplitude = 1.0
+    signal_is_psp = True
 
     def __post_init__(self):
         if self.v_thresh <= 0 or self.dt <= 0:
@@ -95,7 +96,7 @@ class TTFSNeuron:
             current, 0.0 if missing is None else missing, TTFSState(*state), self.params)
         return psp, prospective, new
 
-    def events(self, old_state, new_state):
+    def events(self, psp, old_state, new_state):
         """Spikes emitted in the step from ``old_state`` to ``new_state``."""
         return new_state[1] - old_state[1]
 

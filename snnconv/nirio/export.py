@@ -84,7 +84,7 @@ def to_nir(snn, approximate: bool = False):
     from ..layers import (SpikeAveragePooling2D, SpikeConv2D, SpikeDense,
                           SpikeDepthwiseConv2D, SpikeFlatten, SpikeGlobalAveragePooling2D,
                           SpikeIdentity, SpikeInput, SpikeLayer, SpikeReshape)
-    from ..simulation import layer_inputs
+    from ..simulators.ini import layer_inputs
 
     snn = _load(snn)
     if not isinstance(snn, keras.Model):

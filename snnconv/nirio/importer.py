@@ -48,7 +48,7 @@ class NirImport:
 
     def build(self):
         """The Spike* Keras model (input ``(batch, time, *input_shape)``, channels last)."""
-        from ..conversion import build_spiking_model
+        from ..simulators.ini import build_spiking_model
         base = dict(_NIR_NEURON, dt=self.dt)
         return build_spiking_model(self.graph, base, poisson_input=self.poisson_input,
                                    input_rate=self.input_rate, spike_code="rate",

@@ -1,6 +1,7 @@
 """Things the parser modules share: the supported layer list and the error helper."""
 from __future__ import annotations
 
+from snnconv.choices import ACTIVATIONS as SUPPORTED_ACTIVATIONS
 from snnconv.errors import UnsupportedLayerError
 
 # Keras layer class names the parser accepts. Sequential and Functional stand
@@ -14,7 +15,6 @@ SUPPORTED_LAYERS = (
     "AlphaDropout", "Identity", "Sequential", "Functional",
 )
 
-SUPPORTED_ACTIVATIONS = ("relu", "linear", "softmax")
 
 
 def unsupported(layer_name: str, class_name: str, reason: str) -> UnsupportedLayerError:

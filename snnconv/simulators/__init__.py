@@ -1,42 +1,64 @@
-"""Registry of target simulators.
+"""The registry of target simulators (backends).
 
-A simulator converts a normalised IR graph into something it can run
-(``convert(graph, spike_code, **options)``) and runs a batch of it
-(``simulate_batch(snn, x, steps) -> BatchOutput``), recognises what it
-runs (``accepts(snn)``) and describes it for the evaluation
-(``describe(snn)``: time step, ANN MACs, neurons per layer, output layer).
-Adding one means a new module here and one line in :data:`SIMULATORS`.
+Every backend implements :class:`~snnconv.simulators.base.Simulator` (the
+contract: converting, running a batch, describing a network, saving and
+loading, recordings). The registry answers which backend has a name, which
+runs a given network and which loads a given file. Adding a backend means a
+new module implementing the contract and one entry in :data:`SIMULATORS`.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..errors import SnnconvError
+from ..stdp.simulator import STDPSimulator
+from .base import BatchOutput, NetworkInfo, Simulator
 from .brian import Brian2Simulator
 from .ini import IniSimulator
 from .xylo import XyloSimulator
-from ..stdp.simulator import STDPSimulator
 
-# "stdp" runs trained STDP networks for the evaluation; it converts nothing,
-# so the config's simulation.simulator does not offer it.
-SIMULATORS = {"INI": IniSimulator, "xylo": XyloSimulator, "brian2": Brian2Simulator,
-              "stdp": STDPSimulator}
+# name -> class; those with `configurable` are the names snnconv.choices.SIMULATORS lists
+SIMULATORS: dict[str, type[Simulator]] = {
+    cls.name: cls for cls in (IniSimulator, XyloSimulator, Brian2Simulator, STDPSimulator)}
 
 
-def get_simulator(name: str):
+def get_simulator(name: str) -> Simulator:
+    """The backend called ``name`` (case-insensitive)."""
     for key, cls in SIMULATORS.items():
         if key.lower() == str(name).lower():
             return cls()
     raise SnnconvError(f"unknown simulator {name!r}; available: {', '.join(SIMULATORS)}")
 
 
-def simulator_for(snn):
-    """The simulator that runs ``snn`` (a converted network of any registered kind)."""
+def simulator_for(net) -> Simulator:
+    """The backend that runs ``net`` (a converted or trained network of any registered kind)."""
     for cls in SIMULATORS.values():
         sim = cls()
-        if sim.accepts(snn):
+        if sim.accepts(net):
             return sim
-    raise SnnconvError(f"no simulator runs a {type(snn).__name__}; expected a converted "
-                       "network (a Spike* keras.Model or a XyloNetwork)")
+    raise SnnconvError(f"no simulator runs a {type(net).__name__}; expected a converted "
+                       "network (a Spike* keras.Model, a XyloNetwork, ...)")
 
 
-__all__ = ["SIMULATORS", "get_simulator", "simulator_for", "Brian2Simulator", "IniSimulator",
-           "XyloSimulator"]
+def simulator_for_file(path) -> Simulator:
+    """The backend that loads the network saved at ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise SnnconvError(f"network file {path} does not exist")
+    for cls in SIMULATORS.values():
+        sim = cls()
+        if sim.can_load(path):
+            return sim
+    suffixes = sorted({c.file_suffix for c in SIMULATORS.values() if c.file_suffix})
+    raise SnnconvError(f"{path}: no simulator loads this file; saved networks are "
+                       f"{', '.join(suffixes)} files")
+
+
+def load_network(path):
+    """A saved network of any registered kind (``.keras`` SNN, Xylo or STDP ``.npz``)."""
+    return simulator_for_file(path).load(path)
+
+
+__all__ = ["SIMULATORS", "BatchOutput", "NetworkInfo", "Simulator", "get_simulator",
+           "load_network", "simulator_for", "simulator_for_file", "Brian2Simulator",
+           "IniSimulator", "STDPSimulator", "XyloSimulator"]

@@ -81,9 +81,8 @@ def checkpoint_path(run_dir: Path) -> Path:
 
 
 def run_stdp(config):
-    from ..pipeline import RunOutcome
     from ..evaluation import evaluate
-    from ..results import staged_run_dir, write_results
+    from ..results import RunOutcome, staged_run_dir, write_results
     from .model import load_stdp
     from .training import label_neurons, new_network, train
 

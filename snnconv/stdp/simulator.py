@@ -9,18 +9,24 @@ neurons.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..errors import SnnconvError
-from ..simulation import BatchOutput
+from ..simulators.base import BatchOutput, NetworkInfo, Simulator
 from . import labels as lab
-from .model import STDPNetwork
+from .model import STDPNetwork, is_stdp_file, load_stdp
 from .training import run_batch
 
 
-class STDPSimulator:
+class STDPSimulator(Simulator):
     name = "stdp"
     spike_codes = ("rate",)
+    # trained by [stdp] enabled = true, not chosen as simulation.simulator
+    configurable = False
+    saves = True
+    file_suffix = ".npz"
 
     def convert(self, graph, spike_code: str = "rate", **options):
         raise SnnconvError("STDP networks are trained, not converted from an ANN: set "
@@ -29,15 +35,28 @@ class STDPSimulator:
     def accepts(self, snn) -> bool:
         return isinstance(snn, STDPNetwork)
 
-    def describe(self, net: STDPNetwork) -> dict:
+    def info(self, net: STDPNetwork) -> NetworkInfo:
         if not net.labelled:
             raise SnnconvError("the STDP network has no neuron labels yet; label it with "
                                "snnconv.stdp.label_neurons(net, x, y) before evaluating")
         n = net.params.n_exc
-        return {"dt": net.dt, "ann_macs": 0, "neurons": {"excitatory": n, "inhibitory": n},
-                "output_name": "excitatory", "decides": False, "check_input": None}
+        return NetworkInfo(dt=net.dt, ann_macs=0, neurons={"excitatory": n, "inhibitory": n},
+                           output_name="excitatory")
 
-    def simulate_batch(self, net: STDPNetwork, x, steps, strategy=None) -> BatchOutput:
+    def save(self, net: STDPNetwork, path) -> Path:
+        return net.save(self.file_name(path))
+
+    def can_load(self, path: Path) -> bool:
+        return Path(path).suffix == self.file_suffix and is_stdp_file(path)
+
+    def load(self, path) -> STDPNetwork:
+        return load_stdp(path)
+
+    def run_facts(self, net: STDPNetwork) -> dict:
+        return {"stdp_rule": net.rule}
+
+    def simulate_batch(self, net: STDPNetwork, x, steps, *, strategy=None,
+                       early_stopping=False) -> BatchOutput:
         x = np.asarray(x, np.float32)
         # a batch's input spikes are drawn from the seed and the batch's content, so
         # evaluating the same samples again gives the same result

@@ -9,40 +9,47 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...codes import SPIKE_CODE_ALIASES
 from ...errors import DataError, SnnconvError
-from ...simulation import BatchOutput
+from ..base import BatchOutput, NetworkInfo, Simulator
+from ..ini import IniSimulator
 from .network import Brian2Network, build_brian2_network
 
 
-class Brian2Simulator:
+class Brian2Simulator(Simulator):
     name = "brian2"
     spike_codes = ("rate",)
 
     def convert(self, graph, spike_code: str = "rate", **options) -> Brian2Network:
         """Options: the INI simulator's cell and input options, plus ``codegen_target``
         (``"numpy"`` or ``"cython"``)."""
-        code = SPIKE_CODE_ALIASES.get(spike_code, spike_code)
-        if code not in self.spike_codes:
-            raise SnnconvError(f"conversion.spike_code = {spike_code}: the brian2 simulator "
-                               "runs the rate code only")
+        self.check_spike_code(spike_code)
         return build_brian2_network(graph, **options)
+
+    def options_from_config(self, config) -> dict:
+        self.check_config(config)
+        # the same neurons as the INI simulator's rate code, run by Brian 2
+        options = IniSimulator().options_from_config(config)
+        options["codegen_target"] = config.brian2.codegen_target
+        return options
 
     def accepts(self, snn) -> bool:
         return isinstance(snn, Brian2Network)
 
-    def describe(self, net: Brian2Network) -> dict:
+    def info(self, net: Brian2Network) -> NetworkInfo:
         def check_input(xb):
             if net.poisson and (xb.min() < 0 or xb.max() > net.input_amplitude):
                 raise DataError(
                     f"Poisson input needs values in [0, {net.input_amplitude:g}] "
                     f"(1000 / (input_rate * dt)); the data spans [{xb.min():g}, {xb.max():g}]")
 
-        return {"dt": net.dt, "ann_macs": net.ann_macs, "neurons": net.neuron_counts(),
-                "output_name": net.plan.output_name, "decides": True,
-                "check_input": check_input}
+        counts = net.neuron_counts()
+        return NetworkInfo(dt=net.dt, ann_macs=net.ann_macs, neurons=counts,
+                           output_name=net.plan.output_name,
+                           decides=net.plan.output_name in counts, spike_code="rate",
+                           check_input=check_input)
 
-    def simulate_batch(self, net: Brian2Network, x, steps, strategy=None) -> BatchOutput:
+    def simulate_batch(self, net: Brian2Network, x, steps, *, strategy=None,
+                       early_stopping=False) -> BatchOutput:
         x = np.asarray(x, np.float64)
         if x.reshape(len(x), -1).shape[1] != net.plan.input_size:
             raise SnnconvError(f"inputs of shape {x.shape[1:]} do not fit the network's input "

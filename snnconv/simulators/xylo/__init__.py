@@ -6,12 +6,14 @@
 * :mod:`.mapping` — a graph onto the input / recurrent / output matrices;
 * :mod:`.quantize` — float weights to int8 / int16;
 * :mod:`.network` — the converted network, its export and loader;
-* :mod:`.simulator` — the registry entry (input encoding, evaluation runner).
+* :mod:`.encoding` — samples to input events;
+* :mod:`.simulator` — the registry entry (evaluation runner).
 """
 from .dynamics import XyloTrace, simulate_xylo, xylo_step
 from .limits import CHIPS, Chip, XyloLimitError, get_chip
 from .network import XyloNetwork, build_xylo_network, load_xylo
-from .simulator import XyloSimulator, encode_events
+from .encoding import encode_events
+from .simulator import XyloSimulator
 from .spec import XyloSpec, XyloSpecError
 
 __all__ = ["CHIPS", "Chip", "XyloLimitError", "XyloNetwork", "XyloSimulator", "XyloSpec",

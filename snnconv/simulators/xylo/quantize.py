@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...choices import XYLO_QUANTIZATION as QUANTIZATION_METHODS
 from .spec import INT16, WEIGHT_SHIFT
 
-QUANTIZATION_METHODS = ("global", "per_channel")
 THRESHOLD_HEADROOM = 8       # auto shift: thresholds <= 32767 / 8
 WEIGHT_MAX = 127
 

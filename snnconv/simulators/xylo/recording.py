@@ -1,6 +1,6 @@
 """Spike trains and membrane potentials of a few samples on the Xylo simulation.
 
-The counterpart of :func:`snnconv.recording.record_samples` for a
+The counterpart of :func:`snnconv.simulators.ini.recording.record_samples` for a
 :class:`XyloNetwork`, in the same layout (so results.h5 and the report's
 raster and membrane plots read both): per hidden layer and the readout, a
 fixed random choice of up to ``max_neurons`` neurons with their spikes per
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .dynamics import simulate_xylo
-from .simulator import encode_events
+from .encoding import encode_events
 
 
 def record_xylo_samples(net, x, steps: int, max_neurons: int = 64,

@@ -14,21 +14,24 @@ threshold (the counterpart of the rate code's accumulated output current).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 
-from ...codes import SPIKE_CODE_ALIASES
-from ...errors import ConfigError, SnnconvError
-from ...simulation import BatchOutput
+from ...errors import ConfigError
+from ..base import BatchOutput, NetworkInfo, Simulator
 from .dynamics import initial_state, params_from_spec, xylo_step
+from .encoding import Encoder, channel_values
 from .limits import fanout
-from .network import XyloNetwork, build_xylo_network
-from .spec import MAX_INPUT_EVENTS
+from .network import XyloNetwork, build_xylo_network, load_xylo
 
 
-class XyloSimulator:
+class XyloSimulator(Simulator):
     name = "xylo"
     spike_codes = ("rate",)
+    saves = True
+    file_suffix = ".npz"
 
     def convert(self, graph, spike_code: str = "rate", *, chip: str = "syns65302",
                 quantization: str = "global", weight_shift="auto", v_thresh: float = 1.0,
@@ -37,10 +40,7 @@ class XyloSimulator:
                 max2avg_pool: bool = False, check: bool = True) -> XyloNetwork:
         """``input_rate`` (Hz, with ``dt`` in ms): events per second of a channel whose
         value is 1; ``poisson_input`` picks Poisson instead of sigma-delta events."""
-        code = SPIKE_CODE_ALIASES.get(spike_code, spike_code)
-        if code not in self.spike_codes:
-            raise ConfigError(f"conversion.spike_code = {spike_code}: the xylo simulator "
-                              "runs the rate code only")
+        self.check_spike_code(spike_code)
         return build_xylo_network(
             graph, chip=chip, quantization=quantization, weight_shift=weight_shift,
             v_thresh=v_thresh, dt=dt, tau_mem=tau_mem, tau_syn=tau_syn,
@@ -48,64 +48,74 @@ class XyloSimulator:
             encoding="poisson" if poisson_input else "sigma_delta",
             seed=0 if seed is None else seed, max2avg_pool=max2avg_pool, check=check)
 
+    def options_from_config(self, config) -> dict:
+        self.check_config(config)
+        cell, sim, inp, x = config.cell, config.simulation, config.input, config.xylo
+        for key, bad, why in (("cell.reset", cell.reset != "subtraction",
+                               "Xylo resets by subtraction; set it to subtraction"),
+                              ("cell.tau_refrac", cell.tau_refrac != 0,
+                               "Xylo neurons have no refractory period; set it to 0"),
+                              ("cell.v_init", cell.v_init != 0,
+                               "Xylo neurons start at 0; set it to 0"),
+                              ("cell.threshold_mode", cell.threshold_mode != "inclusive",
+                               "Xylo neurons fire at V >= threshold; set it to inclusive")):
+            if bad:
+                raise ConfigError(f"{key} = {getattr(cell, key.split('.')[1])} cannot be "
+                                  f"used with simulation.simulator = xylo: {why}")
+        return dict(chip=x.chip, quantization=x.quantization,
+                    weight_shift=x.weight_shift if x.weight_shift == "auto"
+                    else int(x.weight_shift),
+                    v_thresh=cell.v_thresh, dt=sim.dt,
+                    tau_mem=cell.tau_mem if cell.leak else None, tau_syn=x.tau_syn,
+                    input_rate=inp.input_rate, poisson_input=inp.poisson_input,
+                    seed=sim.seed, max2avg_pool=config.conversion.max2avg_pool)
+
     def accepts(self, snn) -> bool:
         return isinstance(snn, XyloNetwork)
 
-    def describe(self, net: XyloNetwork) -> dict:
+    def info(self, net: XyloNetwork) -> NetworkInfo:
         neurons = dict(net.layers)
         neurons[net.output_name] = net.spec.num_outputs
-        return {"dt": net.dt, "ann_macs": net.ann_macs, "neurons": neurons,
-                "output_name": net.output_name, "decides": False, "check_input": None}
+        return NetworkInfo(dt=net.dt, ann_macs=net.ann_macs, neurons=neurons,
+                           output_name=net.output_name, spike_code="rate")
 
-    def simulate_batch(self, net: XyloNetwork, x, steps, strategy=None) -> BatchOutput:
-        x = _channel_values(net, x)
+    def save(self, net: XyloNetwork, path) -> Path:
+        return net.save(self.file_name(path))
+
+    def can_load(self, path: Path) -> bool:
+        if Path(path).suffix != self.file_suffix:
+            return False
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return "weights_in" in f.files
+        except (OSError, ValueError):
+            return False
+
+    def load(self, path) -> XyloNetwork:
+        return load_xylo(path)
+
+    def summary_lines(self, net: XyloNetwork) -> list[str]:
+        return net.fit_report().splitlines()
+
+    def run_facts(self, net: XyloNetwork) -> dict:
+        s = net.spec
+        return {"xylo_chip": s.chip, "xylo_quantization": net.quantization,
+                "xylo_weight_shifts": [s.weight_shift_in, s.weight_shift_rec,
+                                       s.weight_shift_out],
+                "xylo_quantization_error": net.quantization_error}
+
+    def record_samples(self, net: XyloNetwork, x, steps: int):
+        from .recording import record_xylo_samples
+        return record_xylo_samples(net, x, steps)
+
+    def simulate_batch(self, net: XyloNetwork, x, steps, *, strategy=None,
+                       early_stopping=False) -> BatchOutput:
+        x = channel_values(net, x)
         readout, synops, spikes = _runner(net)(tf.constant(x), tf.constant(int(steps)))
         names = [n for n, _ in net.layers] + [net.output_name]
         return BatchOutput(np.asarray(readout),
                            {n: np.asarray(s) for n, s in zip(names, spikes)},
                            np.asarray(synops))
-
-
-def _channel_values(net: XyloNetwork, x) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    if x.shape[1:] != tuple(net.input_shape) and x.reshape(len(x), -1).shape[1] != \
-            int(np.prod(net.input_shape)):
-        raise SnnconvError(f"inputs of shape {x.shape[1:]} do not fit the network's input "
-                           f"{tuple(net.input_shape)}")
-    flat = x.reshape(len(x), -1)
-    return flat @ net.input_map if net.input_map is not None else flat
-
-
-def encode_events(net: XyloNetwork, x, steps: int) -> np.ndarray:
-    """The input event counts ``(B, T, channels)`` the simulator feeds for samples ``x``."""
-    values = tf.constant(_channel_values(net, x))
-    encoder = _Encoder(net)
-    acc = tf.zeros_like(values)
-    out = []
-    for t in range(int(steps)):
-        events, acc = encoder(values, acc, tf.constant(t))
-        out.append(np.asarray(events))
-    return np.stack(out, axis=1)
-
-
-class _Encoder:
-    """Channel values -> event counts of one step (sigma-delta or Poisson)."""
-
-    def __init__(self, net: XyloNetwork):
-        self.rate = float(net.events_per_unit)
-        self.poisson = net.encoding == "poisson"
-        self.seed = int(net.seed)
-
-    def __call__(self, values, acc, t):
-        mean = tf.maximum(values, 0.0) * self.rate
-        if self.poisson:
-            events = tf.random.stateless_poisson(tf.shape(mean), [self.seed, t], mean,
-                                                 dtype=tf.float64)
-        else:
-            acc = acc + mean
-            events = tf.floor(acc)
-            acc = acc - events
-        return tf.cast(tf.minimum(events, MAX_INPUT_EVENTS), tf.int32), acc
 
 
 def _runner(net: XyloNetwork):
@@ -120,7 +130,7 @@ def _runner(net: XyloNetwork):
     fan_hidden = tf.constant(fanout(spec.weights_rec, spec.weights_out).astype(np.float32))
     bounds = np.cumsum([0] + [k for _, k in net.layers])
     threshold_out = tf.constant(np.asarray(spec.threshold_out, np.float32))
-    encoder = _Encoder(net)
+    encoder = Encoder(net)
 
     @tf.function(reduce_retracing=True)
     def run(values, steps):

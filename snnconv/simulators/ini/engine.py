@@ -1,4 +1,4 @@
-"""Running a Spike* Keras model over a batch, all time steps in one compiled call.
+"""The INI backend's engine: a Spike* Keras model over a batch, all time steps in one compiled call.
 
 :func:`simulate_batch` runs a compiled ``tf.while_loop`` over time in which
 every layer takes one step (step mode, see :mod:`snnconv.layers.base`):
@@ -9,7 +9,6 @@ every batch.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from functools import lru_cache
 
@@ -17,18 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .layers import SpikeInput, SpikeLayer
-
-
-@dataclasses.dataclass
-class BatchOutput:
-    """Per-step results of one batch (``B`` samples, ``T`` steps)."""
-
-    readout: np.ndarray                   # (B, T, classes): score whose argmax is the class
-    spikes: dict[str, np.ndarray]         # layer -> (B, T) spikes emitted per step
-    synops: np.ndarray                    # (B, T) synaptic operations per step
-    # other ways of reading the class after the last step: name -> (B, classes) scores
-    final_scores: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+from ...layers import SpikeInput, SpikeLayer
+from ..base import BatchOutput
 
 
 def input_layer(snn: keras.Model) -> SpikeInput:
@@ -36,6 +25,10 @@ def input_layer(snn: keras.Model) -> SpikeInput:
         if isinstance(layer, SpikeInput):
             return layer
     raise ValueError(f"model {snn.name!r} has no SpikeInput layer; it is not a snnconv SNN")
+
+
+def output_layer(snn: keras.Model) -> SpikeLayer:
+    return snn.get_layer(snn.output._keras_history[0].name)
 
 
 def spiking_layers(snn: keras.Model) -> list[SpikeLayer]:
@@ -140,7 +133,7 @@ def _runner(snn: keras.Model):
     frame_shapes = {lay.name: tuple(lay.output.shape[2:]) for lay, _ in order}
     raw_input_name = snn.layers[0].name
     frame_shapes[raw_input_name] = tuple(snn.inputs[0].shape[2:])
-    out_layer = snn.get_layer(snn.output._keras_history[0].name)
+    out_layer = output_layer(snn)
     spiking = spiking_layers(snn)
     counted = [lay for lay, _ in order if hasattr(lay, "fanout")]
     fanouts = {lay.name: tf.constant(np.asarray(lay.fanout.numpy(), np.float32))

@@ -18,8 +18,7 @@ def record_samples(snn, x: np.ndarray, steps: int, max_neurons: int = 64,
     """``{layer: {"neurons", "spikes", ["v"], ["first_spike_steps"]}}``."""
     import keras
 
-    from .neurons import IFNeuron
-    from .simulation import spiking_layers
+    from .engine import spiking_layers
 
     x = np.asarray(x, np.float32)
     k = len(x)
@@ -31,14 +30,14 @@ def record_samples(snn, x: np.ndarray, steps: int, max_neurons: int = 64,
             continue
         signal = np.asarray(keras.Model(snn.inputs, lay.output)([frames]))[:k]
         signal = signal.reshape(k, steps, -1)
-        if isinstance(lay.neuron, IFNeuron):
-            events = signal / lay.spike_amplitude
-        else:                               # TTFS: the output steps from 0 to 1 at the spike
+        if lay.neuron.signal_is_psp:        # TTFS: the output steps from 0 to 1 at the spike
             events = np.diff(signal, axis=1, prepend=0.0)
+        else:
+            events = signal / lay.spike_amplitude
         n = events.shape[2]
         pick = np.sort(rng.choice(n, size=min(max_neurons, n), replace=False))
         rec = {"neurons": pick, "spikes": events[:, :, pick].astype(np.float32)}
-        if isinstance(lay.neuron, IFNeuron):
+        if not lay.neuron.signal_is_psp:    # IF neurons: their membrane potential too
             inputs = keras.Model(snn.inputs, lay.input)([frames])
             _, v = lay.neuron.run(lay.synapse(inputs), return_potentials=True)
             rec["v"] = np.asarray(v).reshape(k, steps, -1)[:, :, pick].astype(np.float32)

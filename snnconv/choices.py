@@ -1,0 +1,32 @@
+"""The allowed values of snnconv's settings, each list in one place.
+
+A light module (no TensorFlow): the config validates against these lists,
+and the modules that implement each setting import them from here.
+"""
+
+# spike codes:
+# * rate: the firing rate of IF neurons carries the activation;
+# * ttfs: time to first spike, every neuron fires at most once;
+# * ttfs_dyn_thresh: ttfs with a dynamic threshold (missing-impulse tracking).
+SPIKE_CODES = ("rate", "ttfs", "ttfs_dyn_thresh")
+# names other tools use for the same codes
+SPIKE_CODE_ALIASES = {"temporal_mean_rate": "rate"}
+
+# target simulators that simulation.simulator offers (the registry,
+# snnconv.simulators.SIMULATORS, holds their classes under these names)
+SIMULATORS = ("INI", "xylo", "brian2")
+
+# activations of IR nodes and Spike* layers
+ACTIVATIONS = ("linear", "relu", "softmax")
+
+# IF neurons
+RESET_MODES = ("subtraction", "zero", "to_value")
+RESET_ALIASES = {"reset by subtraction": "subtraction", "reset to zero": "zero"}
+THRESHOLD_MODES = ("inclusive", "strict")
+
+NORMALIZATION_METHODS = ("max", "percentile")
+DISTRIBUTE_MODES = ("auto", "off", "multi_worker")
+XYLO_QUANTIZATION = ("global", "per_channel")
+BRIAN2_CODEGEN_TARGETS = ("numpy", "cython")
+STDP_RULES = ("postpre", "weight_dependent", "nearest_online", "full_online", "postpre_int",
+              "exponential_wta")

@@ -1,0 +1,184 @@
+"""The simulator contract: what every target simulator (backend) provides.
+
+A backend turns a normalised IR graph into a network it can run and runs
+batches of it. The pipeline, the evaluation and the sweep talk to a backend
+only through :class:`Simulator`; they never test what kind of backend or
+network they hold. Adding a backend is one module with a :class:`Simulator`
+subclass and one entry in :data:`snnconv.simulators.SIMULATORS`.
+
+The pieces:
+
+* :class:`NetworkInfo` — what the evaluation needs to know of a network
+  (time step, neurons per layer, output layer, ANN MACs, ...);
+* :class:`BatchOutput` — what simulating one batch returns;
+* :class:`Simulator` — the interface, with explicit capability flags
+  (``early_stopping``, ``distributes``, ``saves``, ``needs_steps``) and
+  defaults for the optional parts (recordings, diagnostics, summary lines).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable, ClassVar
+
+import numpy as np
+
+from ..choices import SPIKE_CODE_ALIASES
+from ..errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkInfo:
+    """What the evaluation needs to know of a converted network."""
+
+    dt: float                       # simulated time per step
+    ann_macs: int                   # MACs of one ANN forward pass (0 if unknown)
+    neurons: dict                   # layer -> number of neurons, in network order
+    output_name: str                # the layer whose signal is the class score
+    # True when the class is decided by the output layer's first spike (TTFS
+    # codes): the evaluation then records each sample's decision step
+    decides: bool = False
+    spike_code: str | None = None   # None for networks not made by conversion (STDP)
+    # called with each batch of inputs before it is simulated; raises
+    # DataError for inputs the network cannot take
+    check_input: Callable[[np.ndarray], None] | None = None
+
+
+@dataclasses.dataclass
+class BatchOutput:
+    """Per-step results of one batch (``B`` samples, ``T`` steps)."""
+
+    readout: np.ndarray                   # (B, T, classes): score whose argmax is the class
+    spikes: dict[str, np.ndarray]         # layer -> (B, T) spikes emitted per step
+    synops: np.ndarray                    # (B, T) synaptic operations per step
+    # other ways of reading the class after the last step: name -> (B, classes) scores
+    final_scores: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+
+
+class Simulator:
+    """Base class of the target simulators; subclasses override what they have.
+
+    Required: :attr:`name`, :attr:`spike_codes`, :meth:`accepts`,
+    :meth:`info`, :meth:`simulate_batch`, and (for a backend that converts)
+    :meth:`convert` and :meth:`options_from_config`.
+    """
+
+    name: ClassVar[str] = ""
+    # the spike codes :meth:`convert` makes
+    spike_codes: ClassVar[tuple[str, ...]] = ()
+    # offered as simulation.simulator in the config (STDP networks are trained, not chosen there)
+    configurable: ClassVar[bool] = True
+    # can stop a batch once every sample has decided (simulate_batch(early_stopping=True))
+    early_stopping: ClassVar[bool] = False
+    # splits a batch across the replicas of a tf.distribute strategy
+    distributes: ClassVar[bool] = False
+    # networks can be written to a file (:meth:`save`) and read back (:meth:`load`)
+    saves: ClassVar[bool] = False
+    # file suffix of a saved network, with the dot
+    file_suffix: ClassVar[str] = ""
+    # False for a backend whose simulation is not stepped in time (event-driven):
+    # the evaluation then needs neither a duration nor a number of steps
+    needs_steps: ClassVar[bool] = True
+
+    # -- conversion ------------------------------------------------------------
+    def convert(self, graph, spike_code: str = "rate", **options):
+        """The network this backend runs, made from a normalised graph."""
+        raise ConfigError(f"simulator {self.name} does not convert ANNs")
+
+    def options_from_config(self, config) -> dict:
+        """:meth:`convert`'s keyword options from a :class:`snnconv.config.Config`.
+
+        Reads and validates this backend's sections and keys; a value the
+        backend cannot honour is a :class:`ConfigError` naming ``section.key``.
+        The base class checks the capability-related simulation keys.
+        """
+        self.check_config(config)
+        return {}
+
+    def check_config(self, config, converting: bool = True) -> None:
+        """Refuse the ``[simulation]`` / ``[conversion]`` settings this backend cannot honour.
+
+        ``converting``: False when a saved network is run (``--snn``): the
+        conversion settings then do not apply.
+        """
+        sim = config.simulation
+        code = normalize_spike_code(config.conversion.spike_code)
+        if converting and self.spike_codes and code not in self.spike_codes:
+            raise ConfigError(f"conversion.spike_code = {config.conversion.spike_code} cannot be "
+                              f"used with simulation.simulator = {self.name}; it runs "
+                              f"{', '.join(self.spike_codes)}")
+        if sim.distribute == "multi_worker" and not self.distributes:
+            raise ConfigError(f"simulation.distribute = multi_worker cannot be used with "
+                              f"simulation.simulator = {self.name}: it runs on one device; "
+                              "set it to auto or off")
+        if sim.early_stopping and not self.early_stopping:
+            raise ConfigError(f"simulation.early_stopping = true cannot be used with "
+                              f"simulation.simulator = {self.name}: it always simulates every "
+                              "step; set it to false")
+
+    def check_spike_code(self, spike_code: str) -> str:
+        """``spike_code`` in its canonical name, or a ConfigError if not made here."""
+        code = normalize_spike_code(spike_code)
+        if code not in self.spike_codes:
+            raise ConfigError(f"simulator {self.name} has no spike code {spike_code!r}; "
+                              f"available: {', '.join(self.spike_codes)}")
+        return code
+
+    # -- running ---------------------------------------------------------------
+    def accepts(self, net) -> bool:
+        """True when ``net`` is a network this backend runs."""
+        raise NotImplementedError
+
+    def info(self, net) -> NetworkInfo:
+        raise NotImplementedError
+
+    def simulate_batch(self, net, x, steps: int, *, strategy=None,
+                       early_stopping: bool = False) -> BatchOutput:
+        """Simulate ``steps`` steps of ``net`` on the batch ``x`` (no time axis).
+
+        ``strategy`` is only passed to backends that :attr:`distributes`;
+        ``early_stopping`` only to those that have :attr:`early_stopping`.
+        """
+        raise NotImplementedError
+
+    def num_steps(self, net) -> int | None:
+        """The number of steps a run of ``net`` takes when :attr:`needs_steps` is False."""
+        return None
+
+    # -- files -------------------------------------------------------------------
+    def save(self, net, path) -> Path:
+        """Write ``net`` to ``path`` (its suffix replaced by :attr:`file_suffix`)."""
+        raise ConfigError(f"simulator {self.name}: its networks are rebuilt, not saved")
+
+    def can_load(self, path: Path) -> bool:
+        """True when the file at ``path`` is a network this backend loads."""
+        return False
+
+    def load(self, path):
+        raise ConfigError(f"simulator {self.name} loads no files")
+
+    def file_name(self, name: str) -> str:
+        """``name`` with this backend's file suffix."""
+        return str(Path(name).with_suffix(self.file_suffix)) if self.file_suffix else name
+
+    # -- what a run reports --------------------------------------------------------
+    def summary_lines(self, net) -> list[str]:
+        """Lines printed after the conversion (e.g. what the network uses of a chip)."""
+        return []
+
+    def run_facts(self, net) -> dict:
+        """Backend-specific facts of a run for ``summary.json`` (plain JSON types)."""
+        return {}
+
+    def record_samples(self, net, x, steps: int) -> dict | None:
+        """Spikes (and potentials) of a few samples for ``results.h5``, where recorded."""
+        return None
+
+    def diagnostics(self, graph, net, x, steps: int) -> dict | None:
+        """Per-layer ANN-against-SNN pairs (``{layer: {"ann", "snn", "correlation"}}``)."""
+        return None
+
+
+def normalize_spike_code(code: str) -> str:
+    """The canonical name of a spike code (other tools' names mapped to ours)."""
+    return SPIKE_CODE_ALIASES.get(code, code)

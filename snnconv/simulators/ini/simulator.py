@@ -1,0 +1,99 @@
+"""The built-in INI simulator: Spike* Keras layers run by Keras/TensorFlow."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...choices import SPIKE_CODES
+from ...errors import DataError
+from ...ir import Graph
+from ..base import NetworkInfo, Simulator
+from .builder import build_spiking_model
+from .engine import input_layer, neuron_count, output_layer, simulate_batch, spiking_layers
+
+
+class IniSimulator(Simulator):
+    name = "INI"
+    spike_codes = SPIKE_CODES
+    # can stop a batch once every sample has decided (TTFS output layers)
+    early_stopping = True
+    distributes = True
+    saves = True
+    file_suffix = ".keras"
+
+    def convert(self, graph: Graph, spike_code: str = "rate", *, v_thresh: float = 1.0,
+                reset: str = "subtraction", tau_refrac: float = 0.0, dt: float = 1.0,
+                tau_mem: float | None = None, max_spikes_per_dt: int = 1,
+                v_init: float = 0.0, poisson_input: bool = False, input_rate: float = 1000.0,
+                seed: int | None = None, max2avg_pool: bool = False,
+                threshold_mode: str = "inclusive", v_reset: float = 0.0):
+        spike_code = self.check_spike_code(spike_code)
+        if spike_code == "rate":
+            neuron = {"model": "if", "v_thresh": float(v_thresh), "reset": reset,
+                      "tau_refrac": float(tau_refrac), "dt": float(dt),
+                      "tau_mem": None if tau_mem is None else float(tau_mem),
+                      "max_spikes_per_dt": int(max_spikes_per_dt), "v_init": float(v_init),
+                      "threshold_mode": threshold_mode, "v_reset": float(v_reset)}
+        else:
+            # TTFS neurons fire once, reset to zero and stay refractory: the
+            # reset, refractory, leak and multi-spike settings do not apply.
+            neuron = {"model": "ttfs", "v_thresh": float(v_thresh), "dt": float(dt),
+                      "dyn_thresh": spike_code == "ttfs_dyn_thresh"}
+        return build_spiking_model(graph, neuron, poisson_input=poisson_input,
+                                   input_rate=input_rate, seed=seed, max2avg_pool=max2avg_pool,
+                                   spike_code=spike_code)
+
+    def options_from_config(self, config) -> dict:
+        self.check_config(config)
+        cell, sim, inp = config.cell, config.simulation, config.input
+        return dict(v_thresh=cell.v_thresh, reset=cell.reset, tau_refrac=cell.tau_refrac,
+                    dt=sim.dt, tau_mem=cell.tau_mem if cell.leak else None,
+                    max_spikes_per_dt=cell.max_spikes_per_dt, v_init=cell.v_init,
+                    threshold_mode=cell.threshold_mode, v_reset=cell.v_reset,
+                    poisson_input=inp.poisson_input, input_rate=inp.input_rate, seed=sim.seed,
+                    max2avg_pool=config.conversion.max2avg_pool)
+
+    def accepts(self, snn) -> bool:
+        import keras
+        return isinstance(snn, keras.Model)
+
+    def info(self, snn) -> NetworkInfo:
+        inp = input_layer(snn)
+
+        def check_input(xb):
+            if inp.poisson and (xb.min() < 0 or xb.max() > inp.spike_amplitude):
+                raise DataError(
+                    f"Poisson input needs values in [0, {inp.spike_amplitude:g}] "
+                    f"(1000 / (input_rate * dt)); the data spans [{xb.min():g}, {xb.max():g}]")
+
+        out = output_layer(snn)
+        return NetworkInfo(dt=inp.dt, ann_macs=inp.ann_macs,
+                           neurons={lay.name: neuron_count(lay) for lay in spiking_layers(snn)},
+                           output_name=out.name, decides=out.spiking,
+                           spike_code=inp.spike_code, check_input=check_input)
+
+    def simulate_batch(self, snn, x, steps, *, strategy=None, early_stopping=False):
+        return simulate_batch(snn, x, steps, strategy, early_stopping=early_stopping)
+
+    def save(self, snn, path) -> Path:
+        path = Path(self.file_name(path))
+        snn.save(path)
+        return path
+
+    def can_load(self, path: Path) -> bool:
+        return Path(path).suffix == self.file_suffix
+
+    def load(self, path):
+        from ...layers.io import load_snn
+        return load_snn(path)
+
+    def record_samples(self, snn, x, steps):
+        from .recording import record_samples
+        return record_samples(snn, x, steps)
+
+    def diagnostics(self, graph, snn, x, steps):
+        """ANN activation against SNN rate per layer (rate code only: under the
+        TTFS codes a neuron's output is a step, not a rate)."""
+        if input_layer(snn).spike_code != "rate":
+            return None
+        from ...diagnostics import ann_vs_snn
+        return ann_vs_snn(graph, snn, x, steps)
