@@ -3,11 +3,19 @@
 # `make test` also creates .venv-brian2 with the brian2 extra, which pins
 # numpy < 2 (Brian 2.9 needs it), and runs the Brian 2 tests there; in .venv
 # (numpy 2) those tests are skipped and everything else runs.
+# It also creates .venv-interop with the interop extra (torch 2.13.0 CPU, nir,
+# nirtorch, Norse, Rockpool, XyloSim) and runs tests/test_interop_*.py there:
+# snnconv's NIR and Xylo exports checked in the real consumers (skipped in .venv).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 VENV_BRIAN2 ?= .venv-brian2
 BIN_BRIAN2 := $(VENV_BRIAN2)/bin
+VENV_INTEROP ?= .venv-interop
+BIN_INTEROP := $(VENV_INTEROP)/bin
+# the consumers whose versions the README names as checked
+INTEROP_TORCH ?= torch==2.13.0
+INTEROP_NORSE ?= norse==1.1.0
 # 3 also hides the "failed call to cuInit" line TensorFlow prints on machines without a GPU
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export KERAS_BACKEND ?= tensorflow
@@ -26,15 +34,26 @@ $(VENV_BRIAN2)/.installed: setup.cfg pyproject.toml
 	$(BIN_BRIAN2)/python -m pip install --quiet -e '.[test,brian2]'
 	touch $@
 
+# torch first and pinned (a CPU build; anything unpinned pulls a CUDA build of several GB);
+# norse without its dependencies (it declares torchvision, which from_nir does not use)
+$(VENV_INTEROP)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV_INTEROP)
+	$(BIN_INTEROP)/python -m pip install --quiet --upgrade pip
+	$(BIN_INTEROP)/python -m pip install --quiet '$(INTEROP_TORCH)'
+	$(BIN_INTEROP)/python -m pip install --quiet -e '.[test,interop]' '$(INTEROP_TORCH)'
+	$(BIN_INTEROP)/python -m pip install --quiet --no-deps '$(INTEROP_NORSE)'
+	touch $@
+
 demo: $(VENV)/.installed
 	$(BIN)/snnconv run config_templates/demo.ini
 
-test: $(VENV)/.installed $(VENV_BRIAN2)/.installed
+test: $(VENV)/.installed $(VENV_BRIAN2)/.installed $(VENV_INTEROP)/.installed
 	$(BIN)/python -m pytest -q -n 2 --durations=10
 	$(BIN_BRIAN2)/python -m pytest -q -n 2 tests/test_brian2.py
+	$(BIN_INTEROP)/python -m pytest -q -n 2 tests/test_interop_*.py
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_simulation.py
 
 clean:
-	rm -rf $(VENV) $(VENV_BRIAN2) results config_templates/results *.egg-info
+	rm -rf $(VENV) $(VENV_BRIAN2) $(VENV_INTEROP) results config_templates/results *.egg-info

@@ -222,6 +222,25 @@ def test_dash_syn_zero_discards_input():
     _eq(tr.spikes[:, 0], [0, 0, 0])
 
 
+def test_dash_mem_zero_pins_the_most_negative_membrane_like_int16():
+    # dash_mem 0: decay(V, 0) = V, so dv = -V + ΣIsyn + bias and V + dv = ΣIsyn + bias: the
+    # membrane forgets -- except at V = -32768, where the chip's int16 negation
+    # -(-32768) wraps to -32768 (XyloSim: int16_t dv_mem = -decay(v_mem, dash_mem)):
+    # dv = sat(sat(-32768 + ΣIsyn) + bias) and V = sat(-32768 + dv) stays -32768 unless
+    # ΣIsyn + bias > 32768.
+    # w = -128 << 7 = -16384, two events at step 0; dash_syn 1; bias -16384.
+    spec = _spec(weights_in=[[-128]], weight_shift_in=7, dash_syn=1, dash_mem=0,
+                 bias=-16384)
+    tr = simulate_xylo(spec, _events(4, (0, 0, 2)), record=True)
+    # Isyn: sat(-32768) -> -32768 - (-16384) = -16384, -8192, -4096, -2048
+    _eq(tr.isyn[:, 0, 0], [-16384, -8192, -4096, -2048])
+    # step 0: dv = -0 - 16384 - 16384 = -32768; V = -32768
+    # step 1: dv = wrap(32768) = -32768; sat(-32768 - 8192) = -32768; sat(... - 16384);
+    #         V = sat(-32768 - 32768) = -32768, and so on: pinned.
+    #         (a plain negation: V = -8192 - 16384 = -24576, then -20480, -18432)
+    _eq(tr.v[:, 0], [LO, LO, LO, LO])
+
+
 def test_dash_mem_15_still_leaks_one_per_step():
     spec = _spec(weights_in=[[100]], dash_syn=1, dash_mem=15, threshold=1000)
     tr = simulate_xylo(spec, _events(12, (0, 0, 1)), record=True)
@@ -351,6 +370,11 @@ def _decay(v, d):
     return 1 if (r == 0 and v > 0) else r
 
 
+def _neg16(x):
+    """-x in int16: -(-32768) wraps to -32768."""
+    return ((-x + 32768) % 65536) - 32768
+
+
 def _reference(p, events):
     """Plain-Python chip: ``p`` holds nested lists of Python ints; events (T, I)."""
     w_in, w_rec, w_out = p["w_in"], p["w_rec"], p["w_out"]  # [pre][post][syn] x2, [pre][post]
@@ -384,7 +408,7 @@ def _reference(p, events):
             for s in range(n_syn):
                 isyn[j][s] -= _decay(isyn[j][s], dash_syn[s][j])
                 total += isyn[j][s]
-            dv = -_decay(v[j], p["dash_mem"][j])
+            dv = _neg16(_decay(v[j], p["dash_mem"][j]))
             dv = _sat(dv + total)
             dv = _sat(dv + p["bias"][j])
             v[j] = _sat(v[j] + dv)
@@ -395,7 +419,7 @@ def _reference(p, events):
         spikes_o = [0] * n_out
         for o in range(n_out):
             isyn_o[o] -= _decay(isyn_o[o], p["dash_syn_out"][o])
-            dv = -_decay(v_o[o], p["dash_mem_out"][o])
+            dv = _neg16(_decay(v_o[o], p["dash_mem_out"][o]))
             dv = _sat(dv + isyn_o[o])
             dv = _sat(dv + p["bias_out"][o])
             v_o[o] = _sat(v_o[o] + dv)

@@ -8,13 +8,18 @@ The chip's arithmetic, step by step (all states int16, additions saturate):
    shifted recurrent weights to the hidden currents and the shifted output
    weights to the output currents, once per spike;
 3. every hidden neuron: ``Isyn -= decay(Isyn, dash_syn)``;
-   ``dv = -decay(V, dash_mem)``; ``dv = sat(dv + ΣIsyn)``;
+   ``dv = -decay(V, dash_mem)`` (an int16 negation: ``-(-32768)`` is
+   ``-32768``); ``dv = sat(dv + ΣIsyn)``;
    ``dv = sat(dv + bias)``; ``V = sat(V + dv)``; then it spikes while
    ``V >= threshold`` (at most 31 times), subtracting the threshold each time;
 4. the output neurons the same, with one synapse and at most one spike.
 
 ``decay(v, d)`` is the arithmetic shift ``v >> d``, except that it is 1
 where that is 0 and ``v > 0``.
+
+This is SynSense's XyloSim (``xylosim`` 0.1.3, the C++ core of Rockpool's
+``XyloSim``) operation for operation; ``tests/test_interop_xylo.py`` checks
+every current, potential and spike of every step against it.
 
 Saturation makes the order of additions matter: the chip adds the
 presynaptic neurons one after the other, input channels first. The
@@ -118,6 +123,13 @@ def decay(v: tf.Tensor, dash: tf.Tensor) -> tf.Tensor:
     return tf.where((dv == 0) & (v > 0), tf.ones_like(dv), dv)
 
 
+def negate16(x: tf.Tensor) -> tf.Tensor:
+    """``-x`` in int16 arithmetic, as the chip computes ``-decay(V)``: ``-(-32768)`` wraps
+    to ``-32768`` (reached with ``dash_mem = 0`` and ``V = -32768``, where the decay is
+    ``V`` itself; the membrane then stays pinned at ``-32768``)."""
+    return tf.where(x == LOW, x, -x)
+
+
 def saturate(x: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(x, LOW, HIGH)
 
@@ -172,7 +184,7 @@ def _evolve(isyn, v, dash_syn, dash_mem, bias, threshold, synapses, max_spikes):
     """Decay, integrate, fire and reset one population (step 3 / 4)."""
     isyn = isyn - decay(isyn, dash_syn)
     total = tf.reduce_sum(tf.reshape(isyn, (tf.shape(v)[0], -1, synapses)), axis=2)
-    dv = saturate(-decay(v, dash_mem) + total)
+    dv = saturate(negate16(decay(v, dash_mem)) + total)
     dv = saturate(dv + bias)
     v = saturate(v + dv)
     n = tf.clip_by_value(tf.math.floordiv(v, threshold), 0, max_spikes)
