@@ -2,13 +2,19 @@
 
     snnconv run CONFIG [--set section.key=value ...]
     snnconv check CONFIG [--set section.key=value ...]
-    snnconv init PATH [--force]
+    snnconv init PATH [--template NAME] [--force]
+    snnconv demo [--set section.key=value ...]
+    snnconv evaluate CONFIG [--set ...] [--snn FILE ...] [--force]
     snnconv export --format nir SNN_FILE OUT.nir [--approximate]
     snnconv import-nir IN.nir [--out SNN.keras] [--dt DT] [--config CONFIG]
 
 User errors (:class:`snnconv.errors.SnnconvError`) are printed as one line,
 ``snnconv: error: ...``, with exit status 2. Heavy modules (TensorFlow) are
-imported only when ``run`` needs them, so ``--help`` stays fast.
+imported only when ``run`` needs them, so ``--help`` stays fast. Run as a
+program (``main()`` without arguments: the ``snnconv`` script), the command
+line keeps TensorFlow's log messages out of its output unless
+``output.verbose = 3`` or ``SNNCONV_TF_LOGS=1`` (see :mod:`snnconv.tflogs`).
+Paths given with ``--set`` are relative to the current directory.
 """
 from __future__ import annotations
 
@@ -63,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     set_help = ("override one config value, e.g. --set simulation.duration=50; "
-                "may be given several times")
+                "may be given several times; a relative path is relative to the current "
+                "directory (those in the config file are relative to its folder)")
 
     p_run = sub.add_parser("run", help="convert (and evaluate, normalise, simulate) as the config says",
                            description="Load CONFIG and run the conversion pipeline.")
@@ -88,14 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run CONFIG once per combination of its list-valued keys (e.g. "
                     "'spike_code = rate, ttfs'; 'percentile = 99.0, 99.9') on the same data, "
                     "each into its own run folder below paths.log_dir_of_current_run, and "
-                    "write a comparison table (CSV, JSON) and plot there. Settings already "
-                    "complete are not run again.")
+                    "write a comparison table (CSV, JSON) and plot there. A setting whose "
+                    "results are complete and were made from the same resolved config, model "
+                    "file and data is not run again; one whose config, model or data changed "
+                    "is.")
     p_eval.add_argument("config", metavar="CONFIG", help="the INI config file")
     p_eval.add_argument("--set", dest="overrides", action="append", metavar="SECTION.KEY=VALUE",
                         default=[], help=set_help + "; a comma-separated list sweeps its values")
     p_eval.add_argument("--snn", nargs="+", default=[], metavar="FILE",
                         help="compare these saved SNNs (.keras, or Xylo .npz) on CONFIG's data and "
                              "simulation settings instead of sweeping CONFIG")
+    p_eval.add_argument("--force", action="store_true",
+                        help="run every setting again, even those whose results are current")
 
     p_report = sub.add_parser("report", help="(re)draw the plots of a run folder from its log",
                               description="Redraw the PNG plots of RUN_DIR from its results.h5, "
@@ -138,29 +149,72 @@ def build_parser() -> argparse.ArgumentParser:
     p_import.add_argument("--set", dest="overrides", action="append", metavar="SECTION.KEY=VALUE",
                           default=[], help=set_help + " (with --config)")
 
-    p_init = sub.add_parser("init", help="write the commented default config to PATH",
-                            description="Write the commented default configuration to PATH.")
+    from snnconv.config.templates import TEMPLATES
+    p_init = sub.add_parser(
+        "init", help="write a config template (default: every key, commented) to PATH",
+        description="Write a config template to PATH. Templates: " + "; ".join(
+            f"{name}: {what}" for name, what in TEMPLATES.items())
+        + ". The bundled model and data are named by absolute paths, and results go to "
+          "results/<PATH's name>/ beside PATH.")
     p_init.add_argument("path", metavar="PATH", help="config file to create")
+    p_init.add_argument("--template", choices=list(TEMPLATES), default="default",
+                        help="which template (default: default)")
     p_init.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+
+    p_demo = sub.add_parser(
+        "demo", help="run the bundled demo (MNIST CNN, rate-coded SNN); results in ./results/demo",
+        description="Convert the bundled MNIST CNN into a rate-coded SNN and evaluate it on the "
+                    "bundled MNIST test images, as 'snnconv run' with the demo template "
+                    "('snnconv init --template demo FILE' writes it). Results go to "
+                    "results/demo/ in the current directory.")
+    p_demo.add_argument("--set", dest="overrides", action="append", metavar="SECTION.KEY=VALUE",
+                        default=[], help=set_help)
     return parser
+
+
+def _prepare_tensorflow(args: argparse.Namespace, verbose: int = 0) -> None:
+    """Before TensorFlow loads: keep its log messages out, when this process is the program."""
+    if getattr(args, "whole_process", False):
+        from snnconv import tflogs
+        show = tflogs.show_requested(verbose)
+        tflogs.hide_python_logs(show)
+        tflogs.import_tensorflow_quietly(show)
+
+
+def _run_config(args: argparse.Namespace, config) -> int:
+    from snnconv.config.extras import check_extras
+    check_extras(config)
+    _prepare_tensorflow(args, config.output.verbose)
+    from snnconv import pipeline  # heavy (TensorFlow): imported only here
+    pipeline.run(config)
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from snnconv.config import load_config
     config = load_config(args.config, parse_set_options(args.overrides))
-    from snnconv import pipeline  # heavy (TensorFlow): imported only here
     if not args.check:
-        pipeline.run(config)
-    else:
-        pipeline.run(config, check_only=True)
-        print(f"the network fits simulator {config.simulation.simulator}"
-              + (f" on {config.xylo.chip}" if config.simulation.simulator == "xylo" else ""))
+        return _run_config(args, config)
+    from snnconv.config.extras import check_extras
+    check_extras(config)
+    _prepare_tensorflow(args, config.output.verbose)
+    from snnconv import pipeline
+    pipeline.run(config, check_only=True)
+    print(f"the network fits simulator {config.simulation.simulator}"
+          + (f" on {config.xylo.chip}" if config.simulation.simulator == "xylo" else ""))
     return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from snnconv.config import demo_config
+    return _run_config(args, demo_config(parse_set_options(args.overrides)))
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from snnconv.sweep import run_sweep   # loads the configs before importing TensorFlow
-    run_sweep(args.config, parse_set_options(args.overrides), snn_files=args.snn)
+    run_sweep(args.config, parse_set_options(args.overrides), snn_files=args.snn,
+              force=args.force,
+              before_tensorflow=lambda verbose: _prepare_tensorflow(args, verbose))
     return 0
 
 
@@ -173,7 +227,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from snnconv.config import load_config
+    from snnconv.config.extras import check_extras
     config = load_config(args.config, parse_set_options(args.overrides))
+    check_extras(config)
     sys.stdout.write(config.to_ini())
     return 0
 
@@ -186,6 +242,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     common.require_nir()                 # says how to install it, before TensorFlow loads
     if not Path(args.snn_file).is_file():
         raise ModelLoadError(f"SNN file {args.snn_file} does not exist")
+    _prepare_tensorflow(args)
     from snnconv.nirio import export_nir
     graph = export_nir(args.snn_file, args.out, approximate=args.approximate)
     print(common.describe_nir(graph))
@@ -199,6 +256,7 @@ def _cmd_import_nir(args: argparse.Namespace) -> int:
     from snnconv.nirio import common
     common.require_nir()
     graph = common.read_nir(args.nir_file)
+    _prepare_tensorflow(args)
     print(common.describe_nir(graph))
     from snnconv.nirio import from_nir
     imported = from_nir(graph, dt=args.dt)
@@ -222,14 +280,20 @@ def _cmd_import_nir(args: argparse.Namespace) -> int:
 
 def _cmd_init(args: argparse.Namespace) -> int:
     from snnconv.config import write_template
-    written = write_template(args.path, force=args.force)
-    print(f"wrote the default configuration to {written}")
-    print(f"next: set paths.filename_ann in it, then run: {PROG} run {args.path}")
+    written = write_template(args.path, force=args.force, template=args.template)
+    if args.template == "default":
+        print(f"wrote the default configuration to {written}")
+        print(f"next: set paths.filename_ann in it, then run: {PROG} run {args.path}")
+    else:
+        command = "evaluate" if args.template == "compare" else "run"
+        print(f"wrote the {args.template} template to {written}")
+        print(f"next: {PROG} {command} {args.path}   (results in "
+              f"{written.parent / 'results' / written.stem})")
     return 0
 
 
 _COMMANDS = {"run": _cmd_run, "evaluate": _cmd_evaluate, "report": _cmd_report,
-             "check": _cmd_check, "init": _cmd_init, "export": _cmd_export,
+             "check": _cmd_check, "init": _cmd_init, "demo": _cmd_demo, "export": _cmd_export,
              "import-nir": _cmd_import_nir}
 
 
@@ -241,6 +305,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SystemExit as exc:  # --help, --version, usage errors
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 2)
+    # without argv this is the program (the snnconv script), which may keep
+    # TensorFlow's messages off its stderr; called from Python it leaves that alone
+    args.whole_process = argv is None
     try:
         return _COMMANDS[args.command](args)
     except SnnconvError as exc:

@@ -12,16 +12,23 @@ own run directory below the sweep directory (``log_dir_of_current_run``):
 * ``comparison.csv`` / ``comparison.json`` — one row per setting;
 * ``accuracy_comparison.png`` — accuracy against time for every setting.
 
-A setting whose run directory already holds a ``summary.json`` is complete
-(run directories appear only when complete), so an interrupted sweep
-resumes where it stopped. A setting that fails with a user-facing error is
-reported in its row and does not stop the others.
+A setting is run again unless its run directory holds a ``summary.json``
+(run directories appear only when complete) and a ``sweep_key.json`` equal
+to the setting's key now (:func:`setting_key`): digests of the resolved
+config, of the model file's content and of the data's identity (path, size
+and modification time of its file(s)), and of a saved SNN's content. So an
+interrupted sweep resumes where it stopped, and a sweep run again after the
+model, the data, ``duration`` or ``num_to_test`` changed runs again what
+changed instead of reporting old numbers; ``force`` (``--force``) runs
+everything. A setting that fails with a user-facing error is reported in its
+row and does not stop the others.
 """
 from __future__ import annotations
 
 import configparser
 import csv
 import dataclasses
+import hashlib
 import io
 import itertools
 import json
@@ -34,6 +41,11 @@ from .config.schema import SECTIONS, key_spec
 from .errors import ConfigError, SnnconvError
 
 SWEEPABLE = ("int", "float", "bool", "choice")
+#: what a completed setting's results were made from (see :func:`setting_key`)
+KEY_FILE = "sweep_key.json"
+# keys that change where results go or how they are printed, not what they are
+_KEY_IGNORES = {"paths": ("log_dir_of_current_run", "runlabel", "path_wd"),
+                "output": ("verbose", "overwrite", "energy_per_synop_pj", "energy_per_mac_pj")}
 
 
 @dataclasses.dataclass
@@ -121,29 +133,115 @@ def snn_settings(config_path, snn_files, overrides: dict | None = None) -> list[
         raise ConfigError(f"{config_path}: list-valued keys and --snn files cannot be combined; "
                           "sweep the conversion settings or compare saved SNNs")
     config = load_config(config_path, overrides)
-    settings = []
+    files = []
     for f in snn_files:
         f = Path(f)
         if not f.is_file():
             raise ConfigError(f"--snn {f}: file not found")
-        label = re.sub(r"[^A-Za-z0-9_.=+-]", "_", f.stem)
-        settings.append(Setting(label, {"snn": str(f.resolve())}, config))
-    if len({s.label for s in settings}) != len(settings):
-        raise ConfigError("--snn: two files share a name; their run folders would collide")
-    return settings
+        files.append(f.resolve())
+    twice = sorted({str(f) for f in files if files.count(f) > 1})
+    if twice:
+        raise ConfigError(f"--snn: {', '.join(twice)} given more than once")
+    return [Setting(label, {"snn": str(f)}, config)
+            for label, f in zip(path_labels(files), files)]
+
+
+def path_labels(files: list[Path]) -> list[str]:
+    """Distinct run-folder names for files: the file's stem, preceded by as many of its
+    folders as it takes to tell the files apart (``runs/a/snn.keras`` -> ``a_snn``)."""
+    def label(f: Path, depth: int) -> str:
+        parts = [p for p in f.parent.parts[len(f.parent.parts) - depth:] if p not in ("/", "")]
+        return re.sub(r"[^A-Za-z0-9_.=+-]", "_", "_".join(parts + [f.stem])).lstrip(".") or "snn"
+
+    labels = [label(f, 0) for f in files]
+    for depth in range(1, max((len(f.parts) for f in files), default=1) + 1):
+        if len(set(labels)) == len(labels):
+            break
+        clash = {x for x in labels if labels.count(x) > 1}
+        labels = [label(f, depth) if old in clash else old for f, old in zip(files, labels)]
+    if len(set(labels)) != len(labels):      # e.g. a.keras and a.npz in one folder
+        labels = [re.sub(r"[^A-Za-z0-9_.=+-]", "_", f"{x}{f.suffix}")
+                  for x, f in zip(labels, files)]
+    return labels
+
+
+def setting_key(config, snn_file=None) -> dict:
+    """What a setting's results are made from: digests of the resolved config (less
+    the keys that only place or print the results), of the model file's content, of
+    the data's identity, and of a saved SNN's content."""
+    values = config.to_dict()
+    for section, keys in _KEY_IGNORES.items():
+        for key in keys:
+            values[section].pop(key, None)
+    text = json.dumps(values, sort_keys=True, default=str)
+    paths = config.paths
+    return {"config": hashlib.sha256(text.encode()).hexdigest(),
+            "model": _content_digest(paths.filename_ann),
+            "data": _data_digest(paths.dataset_path),
+            "snn": _content_digest(snn_file)}
+
+
+def _content_digest(path) -> str | None:
+    if path is None or not Path(path).is_file():
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _data_digest(path) -> str | None:
+    """Path, size and modification time of a data file, or of every file below a folder."""
+    if path is None:
+        return None
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    h = hashlib.sha256(str(path.resolve()).encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(path) if f != path else ''}:{st.st_size}:"
+                 f"{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _stale_reason(run_dir: Path, key: dict) -> str | None:
+    """None when ``run_dir`` holds complete results made from ``key``; else why not."""
+    if not (run_dir / "summary.json").exists():
+        return "not run yet" if not run_dir.exists() else "incomplete"
+    try:
+        stored = json.loads((run_dir / KEY_FILE).read_text())
+    except (OSError, ValueError):
+        return "made without a record of its config, model and data"
+    changed = [what for what in ("config", "model", "data", "snn")
+               if stored.get(what) != key.get(what)]
+    names = {"config": "config changed", "model": "model file changed",
+             "data": "data changed", "snn": "SNN file changed"}
+    return ", ".join(names[c] for c in changed) or None
 
 
 def run_sweep(config_path, overrides: dict | None = None,
-              snn_files=()) -> tuple[Path, list[dict]]:
+              snn_files=(), force: bool = False,
+              before_tensorflow=None) -> tuple[Path, list[dict]]:
     """Run (or resume) every setting; write and print the comparison. Returns its rows.
 
     With ``snn_files`` the settings are those saved SNNs instead of the
-    combinations of list-valued keys.
+    combinations of list-valued keys. A setting whose results are current
+    (see the module docstring) is not run again, unless ``force``.
+    ``before_tensorflow(verbose)`` is called once the configs are loaded and
+    checked, before TensorFlow is imported (the command line keeps
+    TensorFlow's log messages out there).
     """
-    from . import pipeline
+    from .config.extras import check_extras
 
     settings = (snn_settings(config_path, snn_files, overrides) if snn_files
                 else expand(config_path, overrides))
+    for setting in settings:
+        check_extras(setting.config)
+    if before_tensorflow is not None:
+        before_tensorflow(settings[0].config.output.verbose)
+    from . import pipeline
+
     base = settings[0].config.paths.log_dir_of_current_run
     rows = []
     for i, setting in enumerate(settings, 1):
@@ -151,13 +249,16 @@ def run_sweep(config_path, overrides: dict | None = None,
         verbose = setting.config.output.verbose
         if verbose:
             print(f"[{i}/{len(settings)}] {setting.label}")
-        summary_file = run_dir / "summary.json"
+        made_from = setting_key(setting.config, setting.values.get("snn"))
+        stale = "--force" if force else _stale_reason(run_dir, made_from)
         error = None
-        if summary_file.exists():
-            summary = json.loads(summary_file.read_text())
+        if stale is None:
+            summary = json.loads((run_dir / "summary.json").read_text())
             if verbose:
-                print("  already complete, not run again")
+                print("  already complete (same config, model and data), not run again")
         else:
+            if verbose and (run_dir / "summary.json").exists():
+                print(f"  running again: {stale}")
             ov = {s: dict(v) for s, v in (overrides or {}).items()}
             for name, value in setting.values.items():
                 if name != "snn":
@@ -167,6 +268,7 @@ def run_sweep(config_path, overrides: dict | None = None,
             try:
                 saved = {"snn_file": setting.values["snn"]} if "snn" in setting.values else {}
                 summary = pipeline.run(load_config(config_path, ov), **saved).summary
+                _atomic_write(run_dir / KEY_FILE, json.dumps(made_from, indent=2) + "\n")
             except SnnconvError as e:
                 summary, error = {}, str(e)
                 print(f"  failed: {e}")
@@ -265,7 +367,7 @@ def format_comparison(rows: list[dict]) -> str:
         return "-" if v is None else format(v, fmt)
 
     w = max([len("setting")] + [len(r["setting"]) for r in rows]) + 2
-    lines = [f"{'setting':<{w}}{'ANN %':>7}{'SNN@T/2':>8}{'SNN %':>7}{'to 1pt':>7}"
+    lines = [f"{'setting':<{w}}{'ANN %':>7}{'SNN@T/4':>8}{'SNN@T/2':>8}{'SNN@T':>7}{'to 1pt':>7}"
              f"{'spk/neur':>9}{'SynOps':>12}{'/MAC':>6}{'E SNN nJ':>10}{'E ANN nJ':>10}"]
     for r in rows:
         if r.get("error"):
@@ -274,7 +376,8 @@ def format_comparison(rows: list[dict]) -> str:
         within = r.get("steps_to_within_1pt_of_ann")
         within = "never" if within is None else str(within)
         lines.append(
-            f"{r['setting']:<{w}}{pct(r.get('ann_accuracy')):>7}{pct(r.get('snn_accuracy_T/2')):>8}"
+            f"{r['setting']:<{w}}{pct(r.get('ann_accuracy')):>7}"
+            f"{pct(r.get('snn_accuracy_T/4')):>8}{pct(r.get('snn_accuracy_T/2')):>8}"
             f"{pct(r.get('snn_accuracy')):>7}{within:>7}"
             f"{num(r.get('spikes_per_neuron'), '.2f'):>9}{num(r.get('synops_per_sample'), ',.0f'):>12}"
             f"{num(r.get('synops_per_ann_mac'), '.1f'):>6}{num(r.get('snn_energy_nj'), '.0f'):>10}"

@@ -65,10 +65,10 @@ def test_defaults(tmp_path, model):
     assert cfg.paths.path_wd == tmp_path
     assert cfg.paths.filename_ann == model
     assert cfg.paths.dataset_path is None
-    assert cfg.paths.runlabel == "test"
-    assert cfg.paths.log_dir_of_current_run == tmp_path / "results" / "test"
+    assert cfg.paths.runlabel == "cfg"              # the config file's name
+    assert cfg.paths.log_dir_of_current_run == tmp_path / "results" / "cfg"
     assert cfg.paths.filename_snn == "snn.keras"
-    assert cfg.paths.snn_path == tmp_path / "results" / "test" / "snn.keras"
+    assert cfg.paths.snn_path == tmp_path / "results" / "cfg" / "snn.keras"
     assert dataclasses.astuple(cfg.tools) == (True, True, True, True)
     assert cfg.input.dataset_format == "npz"
     assert cfg.input.poisson_input is False
@@ -255,7 +255,7 @@ def test_wrong_bool(tmp_path, model):
     ("simulation", "dt", "-1", "> 0"),
     ("normalization", "percentile", "120", "<= 100"),
     ("normalization", "percentile", "0", "> 0"),
-    ("output", "verbose", "3", "<= 2"),
+    ("output", "verbose", "4", "<= 3"),
     ("cell", "tau_refrac", "-0.5", ">= 0"),
     ("simulation", "duration", "nan", "> 0"),
 ])

@@ -123,3 +123,87 @@ def test_saved_snns_are_compared_on_the_config_data(tmp_path):
     # list-valued keys and saved SNNs do not mix
     bad = write_config(tmp_path, "[cell]\nreset = subtraction, zero\n")
     assert main(["evaluate", str(bad), "--snn", str(files[0])]) == 2
+
+
+class _FakeOutcome:
+    def __init__(self, summary):
+        self.summary = summary
+
+
+def _fake_run(calls):
+    """A pipeline.run stand-in that writes a complete run folder and records its config."""
+    def run(config, **kwargs):
+        calls.append(config)
+        run_dir = config.paths.log_dir_of_current_run
+        run_dir.mkdir(parents=True, exist_ok=True)
+        summary = {"ann_accuracy": 0.5, "snn_accuracy": 0.25 * len(calls), "num_steps": 10,
+                   "snn_accuracy_at_step": {}, "synops_per_sample": 1.0,
+                   "ann_macs_per_sample": 1}
+        (run_dir / "summary.json").write_text(json.dumps(summary))
+        return _FakeOutcome(summary)
+    return run
+
+
+def test_resume_runs_again_what_changed(tmp_path, monkeypatch, capsys):
+    model = tmp_path / "net.keras"
+    model.write_bytes(bundled_model_path().read_bytes())
+    cfg = tmp_path / "sweep.ini"
+    cfg.write_text(f"""
+[paths]
+filename_ann = net.keras
+dataset_path = {bundled_dataset_path()}
+log_dir_of_current_run = out
+[simulation]
+duration = 10
+num_to_test = 50
+[cell]
+reset = subtraction, zero
+""")
+    calls = []
+    monkeypatch.setattr(pipeline, "run", _fake_run(calls))
+    assert main(["evaluate", str(cfg)]) == 0
+    assert len(calls) == 2
+    assert main(["evaluate", str(cfg)]) == 0
+    assert len(calls) == 2                               # all current: nothing runs
+    assert "not run again" in capsys.readouterr().out
+
+    cfg.write_text(cfg.read_text().replace("duration = 10", "duration = 20"))
+    assert main(["evaluate", str(cfg)]) == 0
+    assert [c.simulation.duration for c in calls[2:]] == [20.0, 20.0]
+    assert "running again: config changed" in capsys.readouterr().out
+
+    cfg.write_text(cfg.read_text().replace("num_to_test = 50", "num_to_test = 40"))
+    assert main(["evaluate", str(cfg), "--set", "cell.reset=zero"]) == 0
+    assert [c.simulation.num_to_test for c in calls[4:]] == [40]
+
+    model.write_bytes(model.read_bytes() + b"\0")        # another model, same file name
+    assert main(["evaluate", str(cfg)]) == 0
+    assert len(calls) == 7                               # both settings, and the comparison
+    assert "model file changed" in capsys.readouterr().out
+    rows = json.loads((tmp_path / "out" / "comparison.json").read_text())
+    assert [r["snn_accuracy"] for r in rows] == [0.25 * 6, 0.25 * 7]   # the new numbers
+
+    assert main(["evaluate", str(cfg), "--force"]) == 0
+    assert len(calls) == 9
+    # a folder from before keys were recorded counts as out of date
+    (tmp_path / "out" / "reset=zero" / "sweep_key.json").unlink()
+    assert main(["evaluate", str(cfg)]) == 0
+    assert len(calls) == 10 and calls[-1].cell.reset == "zero"
+
+
+def test_saved_snns_with_one_file_name_get_distinct_folders(tmp_path):
+    from snnconv.sweep import path_labels, snn_settings
+    files = []
+    for folder in ("runs/a", "runs/b", "old/a"):
+        f = tmp_path / folder / "snn.keras"
+        f.parent.mkdir(parents=True)
+        f.write_text("x")
+        files.append(f)
+    assert path_labels(files) == ["runs_a_snn", "b_snn", "old_a_snn"]
+    assert path_labels([tmp_path / "x" / "net.keras", tmp_path / "x" / "net.npz"]) == \
+        ["x_net.keras", "x_net.npz"]
+    cfg = write_config(tmp_path, "")
+    settings = snn_settings(cfg, [str(f) for f in files[:2]])
+    assert [s.label for s in settings] == ["a_snn", "b_snn"]
+    with pytest.raises(ConfigError, match="given more than once"):
+        snn_settings(cfg, [str(files[0]), str(files[0])])

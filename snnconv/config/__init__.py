@@ -8,6 +8,7 @@ once into frozen dataclasses, one per section::
     config.simulation.num_steps
 """
 from snnconv.config.loader import load_config, template_path, write_template
+from snnconv.config.templates import TEMPLATES, demo_config, template_file
 from snnconv.config.schema import (
     DATASET_FORMATS, NORMALIZATION_METHODS, RESET_MODES, SECTIONS, SIMULATORS,
     SPIKE_CODES, CellConfig, Config, ConversionConfig, InputConfig,
@@ -15,7 +16,8 @@ from snnconv.config.schema import (
 )
 
 __all__ = [
-    "load_config", "template_path", "write_template", "Config", "PathsConfig",
+    "load_config", "template_path", "write_template", "TEMPLATES", "template_file",
+    "demo_config", "Config", "PathsConfig",
     "ToolsConfig", "InputConfig", "NormalizationConfig", "ConversionConfig",
     "SimulationConfig", "CellConfig", "OutputConfig", "SECTIONS", "SIMULATORS",
     "SPIKE_CODES", "RESET_MODES", "NORMALIZATION_METHODS", "DATASET_FORMATS",

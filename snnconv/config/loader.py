@@ -3,7 +3,8 @@
 The template ``config_templates/default.ini`` holds every default. The user's
 file (and then any overrides) is laid over it, every value is parsed by its
 :class:`~snnconv.config.schema.KeySpec`, paths are resolved against the
-folder of the user's config file, and the result is a frozen
+folder of the user's config file (override paths against the current
+directory), and the result is a frozen
 :class:`~snnconv.config.schema.Config`. Every problem is a one-line
 :class:`~snnconv.errors.ConfigError` that names ``section.key``.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import configparser
 import difflib
 import os
-import shutil
+import re
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -28,6 +29,9 @@ PathLike = Union[str, "os.PathLike[str]"]
 _NO_DEFAULT_SECTION = "\x00snnconv-no-default"
 
 _TEMPLATE_NAME = "default.ini"
+
+# how an override's origin is written in messages (and told apart from the file's keys)
+_OVERRIDE = " (override)"
 
 
 def template_path() -> Path:
@@ -51,21 +55,12 @@ def template_path() -> Path:
         + " (is snnconv installed from a source checkout?)")
 
 
-def write_template(path: PathLike, force: bool = False) -> Path:
-    """Copy the commented default template to ``path`` and return its absolute path.
-
-    Refuses to overwrite an existing file unless ``force``.
-    """
-    target = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
-    if target.is_dir():
-        raise ConfigError(f"{target} is a folder; give the path of the config file to write")
-    if target.exists() and not force:
-        raise ConfigError(
-            f"{target} already exists; not overwriting it "
-            "(use force=True, or --force on the command line)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(template_path(), target)
-    return target
+def write_template(path: PathLike, force: bool = False, template: str = "default") -> Path:
+    """Write a config template (default: the commented default) to ``path``; return its
+    absolute path. Refuses to overwrite an existing file unless ``force``. See
+    :mod:`snnconv.config.templates` for the templates."""
+    from snnconv.config.templates import write_template as write
+    return write(path, force=force, template=template)
 
 
 def _one_line(text: str) -> str:
@@ -132,8 +127,11 @@ def load_config(path: PathLike,
     """Load, merge and validate a configuration file.
 
     ``overrides`` (``{"simulation": {"duration": "50"}}``) is applied on top of
-    the file and checked the same way; relative paths in it resolve against
-    the config file's folder too.
+    the file and checked the same way. Relative paths in the file resolve
+    against the config file's folder; relative paths in ``overrides`` (what
+    ``--set`` gives on the command line) against the current directory, where
+    whoever typed them stands. An empty ``paths.runlabel`` is the config
+    file's name without its suffix.
     """
     config_path = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
     if not config_path.exists():
@@ -153,7 +151,7 @@ def load_config(path: PathLike,
         for key, value in user.items(section):
             raw[canon][_check_key(canon, key, str(config_path))] = (value, str(config_path))
     if overrides:
-        where = f"{config_path} (override)"
+        where = f"{config_path}{_OVERRIDE}"
         for section, values in overrides.items():
             canon = _check_section(str(section), where)
             if not isinstance(values, Mapping):
@@ -177,11 +175,21 @@ def load_config(path: PathLike,
                 raise ConfigError(f"{where}: {section}.{key} = {text.strip()!r}: {exc}") from None
 
     _cross_check(parsed, raw)
+    if not parsed["paths"]["runlabel"]:
+        parsed["paths"]["runlabel"] = _runlabel_of(config_path)
+    overridden = {key for key, (_, where) in raw["paths"].items() if where.endswith(_OVERRIDE)}
     _resolve_paths(parsed["paths"], raw["paths"], config_path.parent, config_path,
-                   ann_required=not parsed["stdp"]["enabled"])
+                   ann_required=not parsed["stdp"]["enabled"],
+                   bases={key: Path.cwd() for key in overridden})
 
     sections = {name: cls(**parsed[name]) for name, cls in SECTIONS.items()}
     return Config(**sections, config_path=config_path)
+
+
+def _runlabel_of(config_path: Path) -> str:
+    """The default run label: the config file's name without its suffix, as a plain name."""
+    label = re.sub(r"[^A-Za-z0-9_.+=-]", "_", config_path.stem).strip(".")
+    return label or "run"
 
 
 def _override_text(value: Any) -> str:
@@ -195,10 +203,18 @@ def _override_text(value: Any) -> str:
 
 
 def _resolve_paths(values: dict[str, Any], raw: dict[str, tuple[str, str]], base: Path,
-                   config_path: Path, ann_required: bool = True) -> None:
+                   config_path: Path, ann_required: bool = True,
+                   bases: Optional[Mapping[str, Path]] = None) -> None:
+    """Make the paths absolute: against ``base`` (the config's folder), or for
+    a key in ``bases`` (those given as overrides) against the folder given there."""
+    bases = bases or {}
+
     def bad(key: str, problem: str) -> ConfigError:
         text, where = raw[key]
         return ConfigError(f"{where}: paths.{key} = {text.strip()!r}: {problem}")
+
+    def base_of(key: str) -> Path:
+        return bases.get(key, base)
 
     # runlabel and filename_snn are single names, not paths.
     for key in ("runlabel", "filename_snn"):
@@ -207,7 +223,7 @@ def _resolve_paths(values: dict[str, Any], raw: dict[str, tuple[str, str]], base
             raise bad(key, "expected a plain name without folder separators")
 
     wd = values["path_wd"]
-    values["path_wd"] = _abs(wd, base) if wd else base
+    values["path_wd"] = _abs(wd, base_of("path_wd")) if wd else base
     if values["path_wd"].exists() and not values["path_wd"].is_dir():
         raise bad("path_wd", f"expected a folder, but {values['path_wd']} is a file")
 
@@ -219,8 +235,8 @@ def _resolve_paths(values: dict[str, Any], raw: dict[str, tuple[str, str]], base
             f"{config_path}: paths.filename_ann is required but not set; expected the path of "
             f"the Keras model file to convert ({' or '.join(MODEL_SUFFIXES)})")
     if ann:
-        _resolve_ann(values, ann, base, bad)
-    _resolve_rest(values, base, bad)
+        _resolve_ann(values, ann, base_of("filename_ann"), bad)
+    _resolve_rest(values, base_of, bad)
 
 
 def _resolve_ann(values, ann, base, bad) -> None:
@@ -232,10 +248,10 @@ def _resolve_ann(values, ann, base, bad) -> None:
     values["filename_ann"] = ann_path
 
 
-def _resolve_rest(values, base, bad) -> None:
+def _resolve_rest(values, base_of, bad) -> None:
     data = values["dataset_path"]
     if data:
-        data_path = _abs(data, base)
+        data_path = _abs(data, base_of("dataset_path"))
         if not data_path.exists():
             raise bad("dataset_path", f"not found: {data_path} (expected a .npz file or a folder)")
         if data_path.is_file() and data_path.suffix.lower() != ".npz":
@@ -246,7 +262,7 @@ def _resolve_rest(values, base, bad) -> None:
 
     log_dir = values["log_dir_of_current_run"]
     if log_dir:
-        values["log_dir_of_current_run"] = _abs(log_dir, base)
+        values["log_dir_of_current_run"] = _abs(log_dir, base_of("log_dir_of_current_run"))
     else:
         values["log_dir_of_current_run"] = values["path_wd"] / "results" / values["runlabel"]
     if values["log_dir_of_current_run"].is_file():

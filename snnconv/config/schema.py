@@ -26,7 +26,7 @@ DATASET_FORMATS = ("npz", "folder")
 XYLO_CHIPS = ("syns61201", "syns65302", "syns63300")
 XYLO_CHIP_ALIASES = {"audio2": "syns61201", "audio3": "syns65302", "imu": "syns63300"}
 XYLO_WEIGHT_SHIFTS = ("auto",) + tuple(str(i) for i in range(8))
-MODEL_SUFFIXES = (".keras", ".h5")
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 _BOOL_STATES = configparser.ConfigParser.BOOLEAN_STATES
 
@@ -156,7 +156,7 @@ class PathsConfig:
     dataset_path: Optional[Path] = _key("path", optional=True)
     filename_ann: Optional[Path] = _key("path", optional=True)  # required unless [stdp] enabled
     log_dir_of_current_run: Path = _key("path", optional=True)
-    runlabel: str = _key("str")
+    runlabel: str = _key("str", optional=True)     # empty: the config file's stem
     filename_snn: str = _key("str")
 
     @property
@@ -243,7 +243,7 @@ class CellConfig:
 class OutputConfig:
     """``[output]``: logging and files."""
 
-    verbose: int = _key("int", min=0, max=2)
+    verbose: int = _key("int", min=0, max=3)      # 3: TensorFlow's logs too
     overwrite: bool = _key("bool")
     plot: bool = _key("bool")
     energy_per_synop_pj: float = _key("float", min=0)
