@@ -1,4 +1,4 @@
-"""Build the compact MNIST subset that ships with snnconv.
+"""Build the compact MNIST (or Fashion-MNIST) subset that ships with snnconv.
 
 Writes ``snnconv/data/mnist_subset.npz`` (``np.savez_compressed``) with exactly
 four arrays:
@@ -10,14 +10,20 @@ four arrays:
   ascending training-set index order; used for data-based normalisation
 * ``y_norm``  uint8 (1000,)           -- their labels
 
-The source is the full MNIST file in the Keras ``mnist.npz`` layout (keys
+With ``--dataset fashion`` it writes ``snnconv/data/fashion_subset.npz`` instead,
+the same four keys from Fashion-MNIST (``../shared/data/fashion_mnist.npz``):
+the first 1000 test images and 500 training images (same seeded choice).
+
+The source is a full file in the Keras ``mnist.npz`` layout (keys
 ``x_train``, ``y_train``, ``x_test``, ``y_test``). Nothing is downloaded.
 
 MNIST by Y. LeCun, C. Cortes, C. J. C. Burges; licence CC BY-SA 3.0.
+Fashion-MNIST: Copyright 2017 Zalando SE; MIT licence.
 
 Usage (from the repository root)::
 
     python examples/make_mnist_subset.py
+    python examples/make_mnist_subset.py --dataset fashion
     python examples/make_mnist_subset.py --data /path/to/mnist.npz --out out.npz
 """
 
@@ -36,15 +42,23 @@ DEFAULT_OUT = REPO_ROOT / "snnconv" / "data" / "mnist_subset.npz"
 N_TEST = 2000
 N_NORM = 1000
 
+# --dataset NAME -> (default --data, default --out, test images, training images)
+DATASETS = {
+    "mnist": (DEFAULT_DATA, DEFAULT_OUT, N_TEST, N_NORM),
+    "fashion": (REPO_ROOT.parent / "shared" / "data" / "fashion_mnist.npz",
+                REPO_ROOT / "snnconv" / "data" / "fashion_subset.npz", 1000, 500),
+}
 
-def build_subset(data_path: Path, seed: int = 0) -> dict[str, np.ndarray]:
-    """Return the four subset arrays built from the full MNIST file."""
+
+def build_subset(data_path: Path, seed: int = 0, n_test: int = N_TEST,
+                 n_norm: int = N_NORM) -> dict[str, np.ndarray]:
+    """Return the four subset arrays built from a full (Fashion-)MNIST file."""
     with np.load(data_path) as d:
         x_train, y_train = d["x_train"], d["y_train"]
         x_test, y_test = d["x_test"], d["y_test"]
 
     rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(x_train.shape[0], size=N_NORM, replace=False))
+    idx = np.sort(rng.choice(x_train.shape[0], size=n_norm, replace=False))
 
     def as_images(a: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(a.astype(np.uint8).reshape(-1, 28, 28, 1))
@@ -53,8 +67,8 @@ def build_subset(data_path: Path, seed: int = 0) -> dict[str, np.ndarray]:
         return np.ascontiguousarray(a.astype(np.uint8).reshape(-1))
 
     return {
-        "x_test": as_images(x_test[:N_TEST]),
-        "y_test": as_labels(y_test[:N_TEST]),
+        "x_test": as_images(x_test[:n_test]),
+        "y_test": as_labels(y_test[:n_test]),
         "x_norm": as_images(x_train[idx]),
         "y_norm": as_labels(y_train[idx]),
     }
@@ -62,19 +76,29 @@ def build_subset(data_path: Path, seed: int = 0) -> dict[str, np.ndarray]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                   help=f"full MNIST .npz (default: {DEFAULT_DATA})")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                   help=f"output .npz (default: {DEFAULT_OUT})")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default="mnist",
+                   help="mnist (2000 test + 1000 training images) or fashion "
+                        "(1000 + 500); sets the defaults of --data and --out")
+    p.add_argument("--data", type=Path, default=None,
+                   help=f"full .npz (default: {DEFAULT_DATA}, or "
+                        f"{DATASETS['fashion'][0]} with --dataset fashion)")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"output .npz (default: {DEFAULT_OUT}, or "
+                        f"{DATASETS['fashion'][1]} with --dataset fashion)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed for choosing the x_norm training images (default 0)")
     args = p.parse_args(argv)
+    default_data, default_out, n_test, n_norm = DATASETS[args.dataset]
+    if args.data is None:
+        args.data = default_data
+    if args.out is None:
+        args.out = default_out
 
     if not args.data.is_file():
-        print(f"error: full MNIST file not found: {args.data}", file=sys.stderr)
+        print(f"error: full {args.dataset} file not found: {args.data}", file=sys.stderr)
         return 1
 
-    arrays = build_subset(args.data, seed=args.seed)
+    arrays = build_subset(args.data, seed=args.seed, n_test=n_test, n_norm=n_norm)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)
 
