@@ -115,14 +115,16 @@ _RETRACE = _DropRetracing()
 
 
 def hide_python_logs(show: bool = False) -> None:
-    """Drop (or with ``show``, keep) the ``tensorflow`` logger's records and the Python
-    warnings TensorFlow and Keras raise; idempotent."""
-    logger = logging.getLogger("tensorflow")
-    if show:
-        logger.removeFilter(_HIDE)
-        return
-    logger.addFilter(_HIDE)
-    warnings.filterwarnings("ignore", module=r"(tensorflow|keras|tf_keras|absl)(\.|$)")
+    """Drop (or with ``show``, keep) the records of the ``tensorflow`` and ``absl``
+    loggers and the Python warnings TensorFlow and Keras raise; idempotent."""
+    for name in ("tensorflow", "absl"):
+        logger = logging.getLogger(name)
+        if show:
+            logger.removeFilter(_HIDE)
+        else:
+            logger.addFilter(_HIDE)
+    if not show:
+        warnings.filterwarnings("ignore", module=r"(tensorflow|keras|tf_keras|absl)(\.|$)")
 
 
 def drop_retracing_warnings() -> None:

@@ -119,6 +119,12 @@ LAYER_MODELS = {
                                    L.BatchNormalization(name="bn"), L.ReLU(name="r"),
                                    L.Conv1D(3, 2, dilation_rate=2, activation="relu", name="c2"),
                                    L.Flatten(name="f"), L.Dense(2, name="o")),
+    # elementwise affine preprocessing, folded into the layers that read it
+    # (tests/test_preprocessing.py has the cases in detail)
+    "rescaling_normalization": lambda: _seq(
+        (6, 6, 2), L.Rescaling(0.5, offset=-1.0, name="rs"),
+        L.Normalization(mean=[0.5, -1.0], variance=[2.0, 0.5], name="nz"),
+        L.Conv2D(3, 3, activation="relu", name="c"), L.Flatten(name="f"), L.Dense(2, name="o")),
 }
 
 

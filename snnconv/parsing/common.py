@@ -10,7 +10,7 @@ SUPPORTED_LAYERS = (
     "InputLayer", "Dense", "Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D",
     "AveragePooling2D", "MaxPooling2D", "GlobalAveragePooling2D", "Flatten",
     "Reshape", "Concatenate", "Add", "ZeroPadding2D", "BatchNormalization",
-    "Activation", "ReLU", "Softmax", "Dropout", "SpatialDropout1D",
+    "Activation", "ReLU", "Softmax", "Rescaling", "Normalization", "Dropout", "SpatialDropout1D",
     "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
     "AlphaDropout", "Identity", "Sequential", "Functional",
 )

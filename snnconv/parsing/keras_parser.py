@@ -8,7 +8,9 @@ tensor the parent feeds it and its layers become nodes of the parent graph
 (an inner layer whose name is already taken is renamed
 ``<submodel>_<layer>``). Each layer becomes either an IR node or a
 :class:`~snnconv.parsing.folding.RawLayer` that :func:`~snnconv.parsing.folding.fold`
-then removes (Dropout), folds (BatchNormalization) or merges (Activation).
+then removes (Dropout), folds (BatchNormalization; Rescaling and Normalization,
+as an elementwise affine map, into the weight layers that read them) or merges
+(Activation).
 
 Layers are matched by their exact class, so a user subclass of, say,
 ``Dense`` with its own ``call`` is refused rather than mis-converted.
@@ -198,6 +200,7 @@ class _Walker:
                 L.Reshape: self._reshape, L.Concatenate: self._concat, L.Add: self._add,
                 L.ZeroPadding2D: self._zeropad, L.BatchNormalization: self._bn,
                 L.Activation: self._activation, L.ReLU: self._relu, L.Softmax: self._softmax,
+                L.Rescaling: self._rescaling, L.Normalization: self._normalization,
             }
             for cls_name in ("Dropout", "SpatialDropout1D", "SpatialDropout2D",
                              "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
@@ -406,6 +409,40 @@ class _Walker:
             raise unsupported(layer.name, "Softmax",
                               f"axis={layer.axis!r} is not supported; only the last axis")
         return self._raw_activation(layer, name, inputs, shape, "softmax")
+
+    def _affine(self, layer, name, inputs, shape, scale, offset):
+        try:
+            scale = np.broadcast_to(np.asarray(scale, np.float64), shape).copy()
+            offset = np.broadcast_to(np.asarray(offset, np.float64), shape).copy()
+        except ValueError:
+            raise unsupported(layer.name, type(layer).__name__,
+                              f"its scale {np.shape(scale)} and offset {np.shape(offset)} do not "
+                              f"broadcast to its output shape {shape}") from None
+        return self.add(RawLayer(name=name, kind="affine", inputs=list(inputs),
+                                 class_name=type(layer).__name__, output_shape=shape,
+                                 affine=(scale, offset)), type(layer).__name__)
+
+    def _rescaling(self, layer, name, inputs, shape):
+        # y = x * scale + offset (a number, or one value per channel)
+        return self._affine(layer, name, inputs, shape,
+                            np.asarray(layer.scale, np.float64),
+                            np.asarray(layer.offset, np.float64))
+
+    def _normalization(self, layer, name, inputs, shape):
+        # y = (x - mean) / max(sqrt(var), eps); with invert: y = mean + x * max(sqrt(var), eps)
+        import keras
+
+        if getattr(layer, "mean", None) is None or getattr(layer, "variance", None) is None:
+            raise unsupported(layer.name, "Normalization",
+                              "it has no mean and variance yet (adapt it, or give mean= and "
+                              "variance=, before saving the model)")
+        mean = np.asarray(keras.ops.convert_to_numpy(layer.mean), np.float64)
+        var = np.asarray(keras.ops.convert_to_numpy(layer.variance), np.float64)
+        mean, var = mean.reshape(mean.shape[1:]), var.reshape(var.shape[1:])  # no batch axis
+        std = np.maximum(np.sqrt(var), keras.backend.epsilon())
+        if getattr(layer, "invert", False):
+            return self._affine(layer, name, inputs, shape, std, mean)
+        return self._affine(layer, name, inputs, shape, 1.0 / std, -mean / std)
 
     def _passthrough(self, layer, name, inputs, shape):
         return self.add(RawLayer(name=name, kind="passthrough", inputs=list(inputs),

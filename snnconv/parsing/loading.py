@@ -99,12 +99,49 @@ def _read_h5_config(path: Path) -> Any:
             f"({exc})") from None
 
 
+def _layer_entries(obj: Any) -> Iterator[dict]:
+    """The layer configs of a model config: the dicts in every ``layers`` list."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key == "layers" and isinstance(value, list):
+                    yield from (v for v in value if isinstance(v, dict) and "class_name" in v)
+                stack.append(value)
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+
+
+def _custom_layers(config: Any) -> list[tuple[str, str]]:
+    """``(layer name, class)`` of the layers whose class is not one of Keras's own
+    (nor registered in this process), so that Keras cannot rebuild them."""
+    import keras
+
+    found = []
+    for c in _layer_entries(config):
+        cls, registered = c["class_name"], c.get("registered_name")
+        module = c.get("module", "")
+        if keras.saving.get_registered_object(registered or cls) is not None:
+            continue
+        custom = (">" in cls or (isinstance(registered, str) and ">" in registered)
+                  or ("module" in c and not (isinstance(module, str)
+                                             and module.startswith("keras")))
+                  or ("module" not in c and getattr(keras.layers, cls, None) is None
+                      and getattr(keras.models, cls, None) is None
+                      and cls not in ("Functional", "Sequential", "Model")))
+        if custom:
+            found.append((_layer_name(c), registered or cls))
+    return found
+
+
 def load_model(path: str | os.PathLike):
-    """Load a ``.keras`` or legacy ``.h5`` model file without running stored code.
+    """Load a ``.keras`` or legacy ``.h5`` / ``.hdf5`` file without running stored code.
 
     Returns the ``keras.Model``. Raises :class:`ModelLoadError` (naming the
     file) when the file is missing, has an unknown extension, cannot be read,
-    contains a ``Lambda`` layer, or Keras fails to rebuild it.
+    contains a ``Lambda`` layer, uses a custom layer class (named with its
+    layer), or Keras fails to rebuild it.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -129,6 +166,15 @@ def load_model(path: str | os.PathLike):
     try:
         model = keras.saving.load_model(str(path), compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - anything Keras raises is a load failure
+        custom = _custom_layers(config)
+        if custom:
+            from snnconv.parsing.common import SUPPORTED_LAYERS
+            names = ", ".join(f"{name!r} ({cls})" for name, cls in custom)
+            raise ModelLoadError(
+                f"model file {str(path)!r} uses the custom layer class(es) {names}, which "
+                f"Keras cannot rebuild without their Python code and snnconv cannot convert; "
+                f"rebuild the model from Keras's own layers (supported: "
+                f"{', '.join(SUPPORTED_LAYERS)})") from exc
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ModelLoadError(
             f"cannot load model file {str(path)!r}: {type(exc).__name__}: {msg}") from exc
