@@ -13,8 +13,16 @@ SPIKE_CODES = ("rate", "ttfs", "ttfs_dyn_thresh")
 SPIKE_CODE_ALIASES = {"temporal_mean_rate": "rate"}
 
 # target simulators that simulation.simulator offers (the registry,
-# snnconv.simulators.SIMULATORS, holds their classes under these names)
-SIMULATORS = ("INI", "xylo", "brian2")
+# snnconv.simulators.SIMULATORS, holds their classes under these names); a
+# list, since snnconv.simulators.register_simulator adds a new backend's name
+SIMULATORS = ["INI", "xylo", "brian2"]
+
+# optional packages a simulator needs: name -> (module it imports, how to install it)
+SIMULATOR_REQUIRES = {
+    "brian2": ("brian2", "install it with: pip install 'snnconv[brian2]' (Brian 2.9 needs "
+                         "numpy < 2, so use a separate virtual environment if TensorFlow's "
+                         "numpy 2 is needed elsewhere)"),
+}
 
 # activations of IR nodes and Spike* layers
 ACTIVATIONS = ("linear", "relu", "softmax")

@@ -199,9 +199,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     check_extras(config)
     _prepare_tensorflow(args, config.output.verbose)
     from snnconv import pipeline
-    pipeline.run(config, check_only=True)
-    print(f"the network fits simulator {config.simulation.simulator}"
-          + (f" on {config.xylo.chip}" if config.simulation.simulator == "xylo" else ""))
+    outcome = pipeline.run(config, check_only=True)
+    print(f"the network fits {outcome.summary['target']}")
     return 0
 
 

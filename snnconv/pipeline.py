@@ -94,7 +94,8 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
     for line in backend.summary_lines(snn):
         say(line)
     if check_only:
-        return RunOutcome(None, {"fits": True}, ann_accuracy, None, snn)
+        return RunOutcome(None, {"fits": True, "target": backend.target(snn)}, ann_accuracy,
+                          None, snn)
 
     run_dir = config.paths.log_dir_of_current_run
     with staged_run_dir(run_dir, overwrite=config.output.overwrite) as stage:

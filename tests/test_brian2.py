@@ -16,6 +16,8 @@ from snnconv.simulators.ini import spiking_layers
 from snnconv.simulators.brian import plan_layers
 from snnconv.simulators.brian.maps import node_maps
 
+from helpers import make_conv_model, make_dense_model, normalise_on_random
+
 try:
     import brian2  # noqa: F401
     HAVE_BRIAN2 = True
@@ -25,31 +27,6 @@ except ImportError:
 needs_brian2 = pytest.mark.skipif(
     not HAVE_BRIAN2, reason="brian2 is not installed (pip install 'snnconv[brian2]', which "
     "needs numpy < 2); make test runs these tests in .venv-brian2")
-
-
-def dense_model(seed=0):
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((20,))
-    x = keras.layers.Dense(16, activation="relu", name="dense_1")(inp)
-    x = keras.layers.Dense(12, activation="relu", name="dense_2")(x)
-    return keras.Model(inp, keras.layers.Dense(5, activation="softmax", name="readout")(x))
-
-
-def conv_model(seed=0):
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((10, 10, 2))
-    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv_1")(inp)           # 8x8x4
-    x = keras.layers.AveragePooling2D(2, name="pool")(x)                            # 4x4x4
-    x = keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu",
-                            name="conv_2")(x)                                        # 2x2x6
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(10, activation="relu", name="dense")(x)
-    return keras.Model(inp, keras.layers.Dense(4, activation="softmax", name="readout")(x))
-
-
-def normalised(model, n=64, seed=1):
-    x = np.random.default_rng(seed).uniform(0, 1, (n,) + model.input_shape[1:]).astype("float32")
-    return snnconv.normalize(snnconv.parse(model), x, method="max"), x
 
 
 # --- maps (numpy only) ---------------------------------------------------------
@@ -75,7 +52,7 @@ def test_a_layers_map_computes_the_layer(layer):
 
 
 def test_plan_folds_weightless_layers_into_the_synapses():
-    graph, x = normalised(conv_model())
+    graph, x = normalise_on_random(make_conv_model())
     plan = plan_layers(graph)
     assert plan.spiking == ["conv_1", "conv_2", "dense"] and plan.output_name == "readout"
     # conv_2 reads conv_1 through the average pooling: one map, no pooling layer of its own
@@ -99,14 +76,14 @@ def test_unsupported_layers_are_refused_with_their_names():
     assert plan_layers(graph, max2avg_pool=True).sizes["my_maxpool"] == 18   # as average
 
     # the parser refuses hidden softmax layers already; a graph made otherwise is refused here
-    graph = snnconv.parse(dense_model())
+    graph = snnconv.parse(make_dense_model())
     graph["dense_2"].activation = "softmax"
     with pytest.raises(UnsupportedLayerError, match="dense_2"):
         plan_layers(graph)
 
 
 def test_ttfs_and_multiple_spikes_per_step_are_refused():
-    graph, _ = normalised(dense_model())
+    graph, _ = normalise_on_random(make_dense_model())
     with pytest.raises(snnconv.errors.SnnconvError, match="rate code only"):
         snnconv.convert(graph, simulator="brian2", spike_code="ttfs")
     with pytest.raises(ConfigError, match="max_spikes_per_dt"):
@@ -115,7 +92,7 @@ def test_ttfs_and_multiple_spikes_per_step_are_refused():
 
 @pytest.mark.skipif(HAVE_BRIAN2, reason="checks the message shown when brian2 is missing")
 def test_missing_brian2_says_how_to_install_it(tmp_path):
-    graph, _ = normalised(dense_model())
+    graph, _ = normalise_on_random(make_dense_model())
     with pytest.raises(MissingDependencyError, match=r"pip install 'snnconv\[brian2\]'"):
         snnconv.convert(graph, simulator="brian2")
 
@@ -169,7 +146,7 @@ def compare(graph, x, steps, **options):
     {"tau_mem": 20.0, "threshold_mode": "strict", "reset": "to_value", "v_reset": 0.1},
 ])
 def test_dense_spike_counts_equal_the_ini_simulators(options):
-    graph, x = normalised(dense_model())
+    graph, x = normalise_on_random(make_dense_model())
     ref, got, _, _ = compare(graph, x[:6], 40, **options)
     for name in ref:
         np.testing.assert_array_equal(got[name], ref[name], err_msg=name)
@@ -178,7 +155,7 @@ def test_dense_spike_counts_equal_the_ini_simulators(options):
 
 @needs_brian2
 def test_conv_spike_counts_equal_the_ini_simulators():
-    graph, x = normalised(conv_model())
+    graph, x = normalise_on_random(make_conv_model())
     ref, got, _, _ = compare(graph, x[:4], 50)
     total = same = 0
     for name in ref:
@@ -192,7 +169,7 @@ def test_conv_spike_counts_equal_the_ini_simulators():
 
 @needs_brian2
 def test_batches_through_the_evaluation_match_the_ini_simulator():
-    graph, x = normalised(conv_model())
+    graph, x = normalise_on_random(make_conv_model())
     y = np.arange(8) % 4
     ini = snnconv.convert(graph, simulator="INI")
     net = snnconv.convert(graph, simulator="brian2")
@@ -208,7 +185,7 @@ def test_batches_through_the_evaluation_match_the_ini_simulator():
 
 @needs_brian2
 def test_readout_accumulates_the_output_current_like_ini():
-    graph, x = normalised(dense_model())
+    graph, x = normalise_on_random(make_dense_model())
     ini = snnconv.convert(graph, simulator="INI")
     net = snnconv.convert(graph, simulator="brian2")
     ref = snnconv.simulators.ini.simulate_batch(ini, x[:3], 25)
@@ -221,7 +198,7 @@ def test_readout_accumulates_the_output_current_like_ini():
 
 @needs_brian2
 def test_poisson_input_drives_the_network():
-    graph, x = normalised(dense_model())
+    graph, x = normalise_on_random(make_dense_model())
     net = snnconv.convert(graph, simulator="brian2", poisson_input=True, seed=3)
     out = snnconv.simulators.get_simulator("brian2").simulate_batch(net, x[:2], 50)
     assert net.input_layer_name == f"{graph.input_node.name}_spikes"

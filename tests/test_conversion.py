@@ -6,30 +6,12 @@ import pytest
 import snnconv
 from snnconv.simulators.ini import layer_inputs, simulate_batch
 
-
-def branched_model(seed=0):
-    """Functional model with Concatenate, Add, a ReLU that cannot merge, and both poolings."""
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((10, 10, 2), name="x")
-    a = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="a")(inp)
-    b = keras.layers.Conv2D(3, 1, name="b")(inp)
-    b_relu = keras.layers.ReLU(name="b_relu")(b)
-    b_pool = keras.layers.AveragePooling2D(1, name="b_pool")(b)   # b has two readers
-    cat = keras.layers.Concatenate(name="cat")([a, b_relu])
-    c = keras.layers.Conv2D(3, 3, padding="same", name="c")(cat)
-    add = keras.layers.Add(name="add")([c, b_pool])
-    act = keras.layers.Activation("relu", name="add_relu")(add)
-    mp = keras.layers.MaxPooling2D(2, name="mp")(act)
-    zp = keras.layers.ZeroPadding2D(1, name="zp")(mp)
-    dw = keras.layers.DepthwiseConv2D(3, activation="relu", name="dw")(zp)
-    gap = keras.layers.GlobalAveragePooling2D(name="gap")(dw)
-    out = keras.layers.Dense(4, activation="softmax", name="out")(gap)
-    return keras.Model(inp, out, name="branched")
+from helpers import make_branched_model
 
 
 @pytest.fixture(scope="module")
 def converted():
-    model = branched_model()
+    model = make_branched_model()
     rng = np.random.default_rng(1)
     x = rng.random((64, 10, 10, 2)).astype("float32")
     graph = snnconv.normalize(snnconv.parse(model), x, method="max")

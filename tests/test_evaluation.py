@@ -4,15 +4,12 @@ import pytest
 import tensorflow as tf
 
 import snnconv
-from snnconv.data import bundled_dataset_path, bundled_model_path
 from snnconv.errors import DataError
 
 
 @pytest.fixture(scope="module")
-def setup():
-    data = snnconv.load_dataset(bundled_dataset_path(), (28, 28, 1), 1 / 255)
-    graph = snnconv.normalize(snnconv.parse(bundled_model_path()), data.x_norm[:200])
-    return snnconv.convert(graph), data.x_test[:70], data.y_test[:70]
+def setup(bundled):
+    return snnconv.convert(bundled.graph), bundled.data.x_test[:70], bundled.data.y_test[:70]
 
 
 def test_dataset_and_generator_equal_arrays(setup):

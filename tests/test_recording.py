@@ -3,16 +3,13 @@ import numpy as np
 import pytest
 
 import snnconv
-from snnconv.data import bundled_dataset_path, bundled_model_path
 from snnconv.simulators.ini.recording import record_samples
 from snnconv.simulators.ini import simulate_batch
 
 
 @pytest.fixture(scope="module")
-def graph_and_x():
-    data = snnconv.load_dataset(bundled_dataset_path(), (28, 28, 1), 1 / 255)
-    graph = snnconv.normalize(snnconv.parse(bundled_model_path()), data.x_norm[:200])
-    return graph, data.x_test[:2]
+def graph_and_x(bundled):
+    return bundled.graph, bundled.data.x_test[:2]
 
 
 @pytest.mark.parametrize("code", ["rate", "ttfs", "ttfs_dyn_thresh"])

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import importlib.util
 
+from snnconv.choices import SIMULATOR_REQUIRES
 from snnconv.errors import MissingDependencyError
-
-BRIAN2_HINT = ("install it with: pip install 'snnconv[brian2]' (Brian 2.9 needs numpy < 2, "
-               "so use a separate virtual environment if TensorFlow's numpy 2 is needed "
-               "elsewhere)")
 
 
 def _installed(module: str) -> bool:
@@ -24,10 +21,12 @@ def _installed(module: str) -> bool:
 def missing_extras(config) -> list[str]:
     """One message per optional package ``config`` needs but this environment lacks."""
     missing = []
-    if (not config.stdp.enabled and config.simulation.simulator == "brian2"
-            and not _installed("brian2")):
-        missing.append("simulation.simulator = brian2 needs the optional package 'brian2', "
-                       f"which is not installed; {BRIAN2_HINT}")
+    sim = config.simulation.simulator
+    if not config.stdp.enabled and sim in SIMULATOR_REQUIRES:
+        module, hint = SIMULATOR_REQUIRES[sim]
+        if not _installed(module):
+            missing.append(f"simulation.simulator = {sim} needs the optional package "
+                           f"{module!r}, which is not installed; {hint}")
     return missing
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import choices
 from ..errors import SnnconvError
 from ..stdp.simulator import STDPSimulator
 from .base import BatchOutput, NetworkInfo, Simulator
@@ -20,6 +21,27 @@ from .xylo import XyloSimulator
 # name -> class; those with `configurable` are the names snnconv.choices.SIMULATORS lists
 SIMULATORS: dict[str, type[Simulator]] = {
     cls.name: cls for cls in (IniSimulator, XyloSimulator, Brian2Simulator, STDPSimulator)}
+
+
+def register_simulator(cls: type[Simulator]) -> type[Simulator]:
+    """Add a backend (a :class:`Simulator` subclass) to the registry.
+
+    A ``configurable`` one can then be chosen as ``simulation.simulator`` in
+    configs loaded afterwards. Usable as a class decorator.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Simulator)) or not cls.name:
+        raise TypeError("register_simulator needs a Simulator subclass with a name")
+    SIMULATORS[cls.name] = cls
+    if cls.configurable and cls.name not in choices.SIMULATORS:
+        choices.SIMULATORS.append(cls.name)
+    return cls
+
+
+def unregister_simulator(name: str) -> None:
+    """Remove the backend ``name`` added by :func:`register_simulator`."""
+    SIMULATORS.pop(name, None)
+    if name in choices.SIMULATORS:
+        choices.SIMULATORS.remove(name)
 
 
 def get_simulator(name: str) -> Simulator:
@@ -60,5 +82,5 @@ def load_network(path):
 
 
 __all__ = ["SIMULATORS", "BatchOutput", "NetworkInfo", "Simulator", "get_simulator",
-           "load_network", "simulator_for", "simulator_for_file", "Brian2Simulator",
+           "load_network", "register_simulator", "unregister_simulator", "simulator_for", "simulator_for_file", "Brian2Simulator",
            "IniSimulator", "STDPSimulator", "XyloSimulator"]

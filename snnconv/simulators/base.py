@@ -105,8 +105,8 @@ class Simulator:
         code = normalize_spike_code(config.conversion.spike_code)
         if converting and self.spike_codes and code not in self.spike_codes:
             raise ConfigError(f"conversion.spike_code = {config.conversion.spike_code} cannot be "
-                              f"used with simulation.simulator = {self.name}; it runs "
-                              f"{', '.join(self.spike_codes)}")
+                              f"used with simulation.simulator = {self.name}; "
+                              f"{self._codes_text()}")
         if sim.distribute == "multi_worker" and not self.distributes:
             raise ConfigError(f"simulation.distribute = multi_worker cannot be used with "
                               f"simulation.simulator = {self.name}: it runs on one device; "
@@ -121,8 +121,13 @@ class Simulator:
         code = normalize_spike_code(spike_code)
         if code not in self.spike_codes:
             raise ConfigError(f"simulator {self.name} has no spike code {spike_code!r}; "
-                              f"available: {', '.join(self.spike_codes)}")
+                              f"{self._codes_text()}")
         return code
+
+    def _codes_text(self) -> str:
+        codes = self.spike_codes
+        return (f"it runs the {codes[0]} code only" if len(codes) == 1
+                else f"available: {', '.join(codes)}")
 
     # -- running ---------------------------------------------------------------
     def accepts(self, net) -> bool:
@@ -162,6 +167,10 @@ class Simulator:
         return str(Path(name).with_suffix(self.file_suffix)) if self.file_suffix else name
 
     # -- what a run reports --------------------------------------------------------
+    def target(self, net) -> str:
+        """What ``net`` runs on, in words (``snnconv run --check`` says it fits there)."""
+        return f"simulator {self.name}"
+
     def summary_lines(self, net) -> list[str]:
         """Lines printed after the conversion (e.g. what the network uses of a chip)."""
         return []
@@ -177,6 +186,19 @@ class Simulator:
     def diagnostics(self, graph, net, x, steps: int) -> dict | None:
         """Per-layer ANN-against-SNN pairs (``{layer: {"ann", "snn", "correlation"}}``)."""
         return None
+
+
+def if_neuron_options(config) -> dict:
+    """The rate-coded IF neurons' and the input's options from ``[cell]``,
+    ``[simulation]``, ``[input]`` and ``[conversion]`` (the backends that run
+    those neurons take them as :meth:`Simulator.convert` keywords)."""
+    cell, sim, inp = config.cell, config.simulation, config.input
+    return dict(v_thresh=cell.v_thresh, reset=cell.reset, tau_refrac=cell.tau_refrac,
+                dt=sim.dt, tau_mem=cell.tau_mem if cell.leak else None,
+                max_spikes_per_dt=cell.max_spikes_per_dt, v_init=cell.v_init,
+                threshold_mode=cell.threshold_mode, v_reset=cell.v_reset,
+                poisson_input=inp.poisson_input, input_rate=inp.input_rate, seed=sim.seed,
+                max2avg_pool=config.conversion.max2avg_pool)
 
 
 def normalize_spike_code(code: str) -> str:

@@ -33,15 +33,13 @@ import shutil
 import numpy as np
 
 from ...ann import count_macs
+from ...choices import BRIAN2_CODEGEN_TARGETS as CODEGEN_TARGETS, SIMULATOR_REQUIRES
 from ...errors import ConfigError, MissingDependencyError, SnnconvError
 from ...ir import Graph
 from ...synops import fanout_maps
 from .maps import LayerPlan, plan_layers
 
-BRIAN2_INSTALL_HINT = ("install it with: pip install 'snnconv[brian2]' (Brian 2.9 needs "
-                       "numpy < 2, so use a separate virtual environment if TensorFlow's "
-                       "numpy 2 is needed elsewhere)")
-CODEGEN_TARGETS = ("numpy", "cython")
+BRIAN2_INSTALL_HINT = SIMULATOR_REQUIRES["brian2"][1]
 
 
 def require_brian2():

@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import DataError, SnnconvError
-from ..base import BatchOutput, NetworkInfo, Simulator
-from ..ini import IniSimulator
+from ..base import BatchOutput, NetworkInfo, Simulator, if_neuron_options
 from .network import Brian2Network, build_brian2_network
 
 
@@ -28,7 +27,7 @@ class Brian2Simulator(Simulator):
     def options_from_config(self, config) -> dict:
         self.check_config(config)
         # the same neurons as the INI simulator's rate code, run by Brian 2
-        options = IniSimulator().options_from_config(config)
+        options = if_neuron_options(config)
         options["codegen_target"] = config.brian2.codegen_target
         return options
 

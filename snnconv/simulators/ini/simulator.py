@@ -6,7 +6,7 @@ from pathlib import Path
 from ...choices import SPIKE_CODES
 from ...errors import DataError
 from ...ir import Graph
-from ..base import NetworkInfo, Simulator
+from ..base import NetworkInfo, Simulator, if_neuron_options
 from .builder import build_spiking_model
 from .engine import input_layer, neuron_count, output_layer, simulate_batch, spiking_layers
 
@@ -44,13 +44,7 @@ class IniSimulator(Simulator):
 
     def options_from_config(self, config) -> dict:
         self.check_config(config)
-        cell, sim, inp = config.cell, config.simulation, config.input
-        return dict(v_thresh=cell.v_thresh, reset=cell.reset, tau_refrac=cell.tau_refrac,
-                    dt=sim.dt, tau_mem=cell.tau_mem if cell.leak else None,
-                    max_spikes_per_dt=cell.max_spikes_per_dt, v_init=cell.v_init,
-                    threshold_mode=cell.threshold_mode, v_reset=cell.v_reset,
-                    poisson_input=inp.poisson_input, input_rate=inp.input_rate, seed=sim.seed,
-                    max2avg_pool=config.conversion.max2avg_pool)
+        return if_neuron_options(config)
 
     def accepts(self, snn) -> bool:
         import keras

@@ -94,6 +94,9 @@ class XyloSimulator(Simulator):
     def load(self, path) -> XyloNetwork:
         return load_xylo(path)
 
+    def target(self, net: XyloNetwork) -> str:
+        return f"simulator xylo on {net.spec.chip}"
+
     def summary_lines(self, net: XyloNetwork) -> list[str]:
         return net.fit_report().splitlines()
 
