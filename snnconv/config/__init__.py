@@ -7,8 +7,8 @@ once into frozen dataclasses, one per section::
     config = load_config("my.ini", overrides={"simulation": {"duration": "50"}})
     config.simulation.num_steps
 """
-from snnconv.config.loader import load_config, template_path, write_template
-from snnconv.config.templates import TEMPLATES, demo_config, template_file
+from snnconv.config.loader import load_config, template_path
+from snnconv.config.templates import TEMPLATES, demo_config, template_file, write_template
 from snnconv.config.schema import (
     DATASET_FORMATS, NORMALIZATION_METHODS, RESET_MODES, SECTIONS, SIMULATORS,
     SPIKE_CODES, CellConfig, Config, ConversionConfig, InputConfig,

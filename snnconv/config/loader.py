@@ -55,14 +55,6 @@ def template_path() -> Path:
         + " (is snnconv installed from a source checkout?)")
 
 
-def write_template(path: PathLike, force: bool = False, template: str = "default") -> Path:
-    """Write a config template (default: the commented default) to ``path``; return its
-    absolute path. Refuses to overwrite an existing file unless ``force``. See
-    :mod:`snnconv.config.templates` for the templates."""
-    from snnconv.config.templates import write_template as write
-    return write(path, force=force, template=template)
-
-
 def _one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
