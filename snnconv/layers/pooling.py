@@ -4,19 +4,19 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ..shapes import conv_out_len, pair
 from .base import SpikeLayer, fold_time, unfold_time
-from .synaptic import _conv_out_len, _pair
 
 
 class _SpikePool2D(SpikeLayer):
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
         super().__init__(**kwargs)
-        self.pool_size = _pair(pool_size)
-        self.strides = _pair(strides) if strides is not None else self.pool_size
+        self.pool_size = pair(pool_size)
+        self.strides = pair(strides) if strides is not None else self.pool_size
         self.padding = padding
 
     def frame_output_shape(self, frame_shape):
-        spatial = tuple(_conv_out_len(frame_shape[i], self.pool_size[i], self.strides[i],
+        spatial = tuple(conv_out_len(frame_shape[i], self.pool_size[i], self.strides[i],
                                       self.padding, 1) for i in range(2))
         return spatial + (frame_shape[-1],)
 

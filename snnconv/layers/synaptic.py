@@ -4,18 +4,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ..shapes import conv_out_len, pair
 from .base import SpikeLayer
-
-
-def _pair(v):
-    return (int(v), int(v)) if isinstance(v, (int, float)) else tuple(int(i) for i in v)
-
-
-def _conv_out_len(n, k, stride, padding, dilation):
-    k_eff = (k - 1) * dilation + 1
-    if padding == "same":
-        return -(-n // stride)
-    return (n - k_eff) // stride + 1
 
 
 @keras.saving.register_keras_serializable(package="snnconv")
@@ -48,13 +38,13 @@ class _SpikeConvBase(SpikeLayer):
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", dilation_rate=(1, 1),
                  **kwargs):
         super().__init__(**kwargs)
-        self.kernel_size = _pair(kernel_size)
-        self.strides = _pair(strides)
+        self.kernel_size = pair(kernel_size)
+        self.strides = pair(strides)
         self.padding = padding
-        self.dilation_rate = _pair(dilation_rate)
+        self.dilation_rate = pair(dilation_rate)
 
     def _spatial_out(self, frame_shape):
-        return tuple(_conv_out_len(frame_shape[i], self.kernel_size[i], self.strides[i],
+        return tuple(conv_out_len(frame_shape[i], self.kernel_size[i], self.strides[i],
                                    self.padding, self.dilation_rate[i]) for i in range(2))
 
     def get_config(self):

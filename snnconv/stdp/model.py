@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SnnconvError
+from ..files import atomic_path
 from .network import NetworkParams
 
 FORMAT = "snnconv-stdp-1"
@@ -57,11 +57,9 @@ class STDPNetwork:
                   "rule_params": self.rule_params, "num_classes": self.num_classes,
                   "input_shape": list(self.input_shape), "samples_seen": self.samples_seen,
                   "name": self.name}
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, header=np.array(json.dumps(header)), weights=self.weights,
                      theta=self.theta, assigned=self.assigned, proportions=self.proportions)
-        os.replace(tmp, path)
         return path
 
 

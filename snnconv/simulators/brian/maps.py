@@ -22,6 +22,7 @@ import numpy as np
 
 from ...errors import UnsupportedLayerError
 from ...ir import Graph, Node
+from ...shapes import pair
 
 
 @dataclasses.dataclass
@@ -255,18 +256,14 @@ def window_taps(in_hw, kernel, strides, dilation, padding, out_hw):
     return o_flat[valid], i_flat[valid], t_flat[valid]
 
 
-def _pair(v):
-    return (int(v), int(v)) if np.ndim(v) == 0 else tuple(int(i) for i in v)
-
-
 def _conv(node: Node, in_shape):
     p = node.params
     kernel = np.asarray(node.weights["kernel"], np.float64)
     kh, kw = kernel.shape[:2]
     h, w, c_in = in_shape
     ho, wo, c_out = node.output_shape
-    o, i, t = window_taps((h, w), (kh, kw), _pair(p.get("strides", 1)),
-                          _pair(p.get("dilation_rate", 1)), p.get("padding", "valid"), (ho, wo))
+    o, i, t = window_taps((h, w), (kh, kw), pair(p.get("strides", 1)),
+                          pair(p.get("dilation_rate", 1)), p.get("padding", "valid"), (ho, wo))
     k = kernel.reshape(kh * kw, kernel.shape[2], kernel.shape[3])
     ci = np.arange(c_in)
     if node.op == "conv2d":
@@ -289,8 +286,8 @@ def _conv(node: Node, in_shape):
 def _avg_pool(in_shape, pool_size, strides, padding, out_shape):
     h, w, c = in_shape
     ho, wo, _ = out_shape
-    pool = _pair(pool_size)
-    o, i, _ = window_taps((h, w), pool, _pair(strides or pool), (1, 1), padding, (ho, wo))
+    pool = pair(pool_size)
+    o, i, _ = window_taps((h, w), pool, pair(strides or pool), (1, 1), padding, (ho, wo))
     count = np.bincount(o, minlength=ho * wo)                  # "same" excludes the padding
     ch = np.arange(c)[None, :]
     pre = i[:, None] * c + ch

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...choices import XYLO_QUANTIZATION as QUANTIZATION_METHODS
+from ...choices import XYLO_QUANTIZATION as QUANTIZATION_METHODS  # noqa: F401 (network.py reads it here)
 from .spec import INT16, WEIGHT_SHIFT
 
 THRESHOLD_HEADROOM = 8       # auto shift: thresholds <= 32767 / 8
