@@ -3,22 +3,59 @@
 The stages, each usable on its own::
 
     import snnconv
-    graph = snnconv.parse(keras_model)              # or a path to .keras / .h5
+    graph = snnconv.parse(keras_model)              # or a path to .keras / .h5 / .hdf5
+    print(graph.summary())                          # one line per node
     graph = snnconv.normalize(graph, x_norm, method="percentile", percentile=99.9)
     snn = snnconv.convert(graph, simulator="INI", spike_code="rate")
     result = snnconv.evaluate(snn, x_test, y_test, duration=100, batch_size=100)
     result.accuracy_per_step
 
-The heavy modules (TensorFlow) are imported on first use, so that the
-command line starts fast.
+The public API (``help(snnconv.<name>)`` for each):
+
+parse(model_or_path) -> Graph
+    A Keras model (or a ``.keras`` / ``.h5`` / ``.hdf5`` file) as the IR graph.
+load_model(path) -> keras.Model
+    Safe loading: files with ``Lambda`` layers are refused, never executed.
+normalize(graph, x, ...) -> Graph
+    Data-based weight normalisation (max or percentile, per layer or channel).
+convert(graph, simulator="INI", spike_code="rate", **cell) -> network
+    The spiking network (a Keras model of Spike* layers, or a simulator's own).
+evaluate(snn, x, y=None, duration=None, num_steps=None, ...) -> EvaluationResult
+    Accuracy after every time step, spikes per layer, SynOps against ANN MACs.
+EvaluationResult
+    What ``evaluate`` measured (``print(result)`` for a short summary).
+build_ann(graph) -> keras.Model
+    The IR graph rebuilt as a plain Keras model.
+load_config(path, overrides=None) -> Config; Config
+    A validated INI configuration (``snnconv init`` writes a commented one).
+run(config) -> RunOutcome
+    The whole pipeline of ``snnconv run``: parse, normalise, convert, simulate,
+    evaluate, write the run folder.
+load_dataset(path, input_shape, input_scale) -> Dataset
+    Test and normalisation data from an ``.npz`` file or folder.
+load_snn(path) -> keras.Model
+    A saved SNN (``snn.keras``) back.
+export_nir(snn, path); import_nir(path)
+    NIR graphs (needs the ``nir`` extra).
+Graph, Node
+    The IR: ``graph.summary()`` lists the nodes; ``print(graph)`` is short.
+
+TensorFlow is imported on first use of one of these, not by ``import snnconv``,
+so that the command line starts fast.
 """
-import importlib
-import os
+import importlib as _importlib
+import os as _os
 
 # snnconv's layers and time loop are written for Keras 3 on TensorFlow.
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+_os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) is noise here.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from snnconv import tflogs as _tflogs  # noqa: E402  (light: logging only)
+
+# Evaluating several networks in one process retraces compiled functions by
+# design; TensorFlow's warning about it would only alarm.
+_tflogs.drop_retracing_warnings()
 
 __version__ = "0.1.0"
 
@@ -49,6 +86,13 @@ def __getattr__(name):
         module, attr = _API[name]
     except KeyError:
         raise AttributeError(f"module 'snnconv' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), attr)
+    value = getattr(_importlib.import_module(module), attr)
     globals()[name] = value
     return value
+
+
+def __dir__():
+    """The public API and the submodules imported so far."""
+    loaded = {k for k, v in globals().items()
+              if not k.startswith("_") and type(v).__name__ == "module"}
+    return sorted(set(__all__) | loaded)

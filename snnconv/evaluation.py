@@ -82,6 +82,29 @@ class EvaluationResult:
             return None
         return float(self.decision_steps[self.decision_steps > 0].mean() * self.dt)
 
+    def __repr__(self) -> str:
+        text = (f"EvaluationResult({self.num_samples} samples, {self.num_steps} steps of dt "
+                f"{self.dt:g}: accuracy {100 * self.accuracy:.2f} % (top-{self.top_k} "
+                f"{100 * self.top_k_accuracy:.2f} %); per sample {self.total_spikes:,.0f} spikes, "
+                f"{self.synops:,.0f} SynOps")
+        if self.ann_macs:
+            text += f" = {self.synops_per_ann_mac:.3g} x ANN MACs"
+        if self.decision_steps is not None:
+            mean = self.mean_decision_time
+            text += (f"; {100 * self.decided_fraction:.1f} % decided"
+                     + (f", mean decision time {mean:.3g}" if mean is not None else ""))
+        return text + ")"
+
+    def __eq__(self, other) -> bool:
+        """Equal when every field is equal (arrays compared by value)."""
+        if not isinstance(other, EvaluationResult):
+            return NotImplemented
+        from .ir import values_equal
+        return all(values_equal(getattr(self, f.name), getattr(other, f.name))
+                   for f in dataclasses.fields(self))
+
+    __hash__ = None
+
     def steps_to_reach(self, accuracy: float) -> int | None:
         """First step (1-based) from which accuracy stays >= ``accuracy``, or None."""
         below = np.nonzero(self.accuracy_per_step < accuracy)[0]
@@ -141,11 +164,12 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
     total = len(x) if y is not None and hasattr(x, "__len__") else None
     bar = _progress(total, progress)
     n = 0
-    for xb, yb in _batches(x, y, batch_size):
+    for xb, yb in _batches(x, y, batch_size, *_expected(snn)):
         if info.check_input is not None:
             info.check_input(xb)
         out = sim.simulate_batch(snn, xb, steps, **options)
         score = out.readout                                   # (B, T, classes)
+        check_labels(yb, score.shape[2])
         truth = np.take_along_axis(score, yb[:, None, None], axis=2)[..., 0]
         pred = score.argmax(axis=2)
         correct += (pred == yb[:, None]).sum(axis=0)
@@ -189,24 +213,88 @@ def _steps_for(duration: float, dt: float) -> int:
     return int(round(steps))
 
 
-def _batches(x, y, batch_size):
-    """``(inputs float32, integer labels)`` batches from arrays or an iterable of batches."""
+def _expected(snn) -> tuple[tuple[int, ...] | None, int | None, bool]:
+    """The shape of one input sample and the number of classes of ``snn``, where known,
+    and whether its simulator takes flattened samples too (all but Keras SNNs)."""
+    inputs, outputs = getattr(snn, "inputs", None), getattr(snn, "outputs", None)
+    keras_snn = bool(inputs and outputs)
+    if keras_snn:                      # its inputs are frames (batch, time, ...)
+        shape, classes = tuple(inputs[0].shape)[2:], tuple(outputs[0].shape)[-1]
+    else:
+        shape, classes = getattr(snn, "input_shape", None), getattr(snn, "num_classes", None)
+    if shape is not None and any(d is None for d in shape):
+        shape = None
+    return (None if shape is None else tuple(int(d) for d in shape),
+            None if classes is None else int(classes), not keras_snn)
+
+
+def check_input_shape(sample_shape, expected, where: str = "inputs", loose: bool = False):
+    """The shape samples of ``sample_shape`` are to be reshaped to, or a :class:`DataError`.
+
+    Equal shapes pass; a sample that lacks only a trailing channel axis of size
+    1 (``(28, 28)`` for ``(28, 28, 1)``) gets it, as the command line's data
+    loading does. ``loose``: a flattened sample (same size) passes unchanged,
+    for simulators that flatten their input themselves.
+    """
+    sample_shape = tuple(int(d) for d in sample_shape)
+    if expected is None or sample_shape == tuple(expected):
+        return sample_shape
+    if tuple(expected)[-1:] == (1,) and sample_shape == tuple(expected)[:-1]:
+        return tuple(expected)
+    if loose and math.prod(sample_shape) == math.prod(expected):
+        return sample_shape
+    raise DataError(f"{where} have samples of shape {sample_shape}, but the network expects "
+                    f"samples of shape {tuple(expected)}; reshape them (a batch of N samples "
+                    f"is an array of shape (N, {', '.join(map(str, expected))}))")
+
+
+def check_labels(labels, num_classes: int | None, where: str = "labels") -> None:
+    """A :class:`DataError` unless every label is a class of a ``num_classes``-class network."""
+    labels = np.asarray(labels)
+    if num_classes is None or labels.size == 0:
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= num_classes:
+        bad = low if low < 0 else high
+        raise DataError(f"{where}: label {bad} is not a class of the network, whose output has "
+                        f"{num_classes} classes (labels 0..{num_classes - 1})")
+
+
+def _batches(x, y, batch_size, sample_shape=None, num_classes=None, loose=False):
+    """``(inputs float32, integer labels)`` batches from arrays or an iterable of batches,
+    checked against the network's sample shape and number of classes where known
+    (``loose``: flattened samples pass too)."""
     if y is not None:
         labels = as_labels(y)
+        if not hasattr(x, "__len__") or not hasattr(x, "__getitem__"):
+            raise DataError("with labels y, x must be an array of inputs; to stream "
+                            "(inputs, labels) batches, pass them as x and leave y out")
         if len(x) != len(labels):
             raise DataError(f"{len(x)} inputs but {len(labels)} labels")
+        check_labels(labels, num_classes)
+        shape = getattr(x, "shape", None)
+        shape = np.shape(x[:1])[1:] if shape is None else tuple(shape)[1:]
+        target = check_input_shape(shape, sample_shape, loose=loose)
         for start in range(0, len(labels), batch_size):
-            yield np.asarray(x[start:start + batch_size], np.float32), \
-                labels[start:start + batch_size]
+            xb = np.asarray(x[start:start + batch_size], np.float32)
+            yield xb.reshape((len(xb),) + target), labels[start:start + batch_size]
         return
     for item in x:
         try:
             xb, yb = item
         except (TypeError, ValueError):
             raise DataError("with y=None, x must yield (inputs, labels) batches") from None
-        xb, yb = np.asarray(xb, np.float32), as_labels(np.asarray(yb))
+        xb, yb = np.asarray(xb, np.float32), np.asarray(yb)
+        if yb.ndim == 0 or (sample_shape is not None and xb.shape == tuple(sample_shape)):
+            raise DataError(f"x yields single samples (inputs of shape {xb.shape}, label of "
+                            f"shape {yb.shape}), not batches: batch the dataset first, e.g. "
+                            "dataset.batch(100)")
+        yb = as_labels(yb)
         if len(xb) != len(yb):
             raise DataError(f"a batch has {len(xb)} inputs but {len(yb)} labels")
+        check_labels(yb, num_classes, "a batch's labels")
+        target = check_input_shape(xb.shape[1:], sample_shape, "a batch's inputs", loose)
+        xb = xb.reshape((len(xb),) + target)
         # a batch larger than batch_size is simulated in pieces of batch_size
         for start in range(0, len(yb), batch_size):
             yield xb[start:start + batch_size], yb[start:start + batch_size]

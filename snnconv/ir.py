@@ -86,6 +86,19 @@ class Node:
     def has_weights(self) -> bool:
         return self.op in WEIGHT_OPS
 
+    def __repr__(self) -> str:
+        weights = ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in self.weights.items())
+        return (f"Node({self.name!r}, {self.op}, {self.output_shape}, {self.activation}"
+                f" <- {', '.join(self.inputs) or '-'}" + (f"; {weights}" if weights else "") + ")")
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Node):
+            return NotImplemented
+        return all(values_equal(getattr(self, f.name), getattr(other, f.name))
+                   for f in dataclasses.fields(self))
+
+    __hash__ = None
+
 
 @dataclasses.dataclass
 class Graph:
@@ -150,10 +163,48 @@ class Graph:
                      scales={k: np.array(v, copy=True) for k, v in self.scales.items()},
                      metadata=dict(self.metadata))
 
+    def __repr__(self) -> str:
+        if not self.nodes:
+            return f"Graph({self.name!r}: empty)"
+        params = sum(int(np.size(w)) for n in self.nodes for w in n.weights.values())
+        out = self.output_node
+        return (f"Graph({self.name!r}: {len(self.nodes)} nodes, input "
+                f"{self.input_node.output_shape} -> {out.name} {out.output_shape} "
+                f"{out.activation}, {params:,} weights"
+                + (", normalised" if self.scales else "") + "; .summary() lists the nodes)")
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return all(values_equal(getattr(self, f.name), getattr(other, f.name))
+                   for f in dataclasses.fields(self))
+
+    __hash__ = None
+
     def summary(self) -> str:
+        """One line per node: name, op, output shape, activation and inputs."""
         lines = [f"Graph {self.name!r}: {len(self.nodes)} nodes"]
         for n in self.nodes:
             srcs = ", ".join(n.inputs) or "-"
             lines.append(f"  {n.name:<24} {n.op:<18} {str(n.output_shape):<16} "
                          f"{n.activation:<8} <- {srcs}")
         return "\n".join(lines)
+
+
+def values_equal(a, b) -> bool:
+    """Equality that compares numpy arrays (also inside dicts, lists and tuples) by value."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.shape(a) == np.shape(b) and bool(np.array_equal(a, b, equal_nan=_floats(a, b)))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(
+            values_equal(x, y) for x, y in zip(a, b))
+    try:
+        return bool(a == b) or (a != a and b != b)      # NaN equals NaN here
+    except (TypeError, ValueError):
+        return False
+
+
+def _floats(a, b) -> bool:
+    return all(np.issubdtype(np.asarray(v).dtype, np.floating) for v in (a, b))
