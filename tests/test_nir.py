@@ -62,6 +62,33 @@ def cnn():
     return _normalised(model, (9, 9, 2), seed=3)
 
 
+@pytest.fixture(scope="module")
+def branched():
+    """Zero padding, an asymmetric 'same' convolution at stride 2, an Add with a projected
+    and one with an identity shortcut, a depthwise and a pointwise branch concatenated,
+    global average pooling: what NIR export folds or writes as several edges."""
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((10, 10, 2), name="img")
+    x = L.ZeroPadding2D(1, name="pad")(inp)
+    x = L.Conv2D(6, 3, activation="relu", name="conv1")(x)                      # 10x10x6
+    a = L.Conv2D(6, 3, strides=2, padding="same", name="a_conv")(x)            # pads (0, 1)
+    a = L.BatchNormalization(name="a_bn")(a)
+    p = L.Conv2D(6, 1, strides=2, name="proj")(x)
+    y = L.ReLU(name="add1_relu")(L.Add(name="add1")([a, p]))                   # 5x5x6
+    d = L.DepthwiseConv2D(3, padding="same", activation="relu", name="dw")(y)
+    q = L.Conv2D(3, 1, activation="relu", name="pw")(y)
+    c = L.Concatenate(name="cat")([d, q])                                      # 5x5x9
+    r = L.Conv2D(6, 3, padding="same", name="res")(c)
+    z = L.ReLU(name="add2_relu")(L.Add(name="add2")([r, y]))                   # identity
+    g = L.GlobalAveragePooling2D(name="gap")(z)
+    out = L.Dense(4, name="out")(g)
+    model = keras.Model(inp, out)
+    bn = model.get_layer("a_bn")
+    bn.set_weights([w + np.random.default_rng(0).uniform(0.1, 0.5, w.shape).astype(np.float32)
+                    for w in bn.get_weights()])
+    return _normalised(model, (10, 10, 2), seed=6)
+
+
 def _per_neuron_spikes(snn, x, steps):
     """Every spiking layer's spike counts ``(B, T, ...)`` from the model run layer by layer."""
     layers = spiking_layers(snn)
@@ -151,20 +178,33 @@ def _avg_pool_nchw(x, kernel, stride):
     return out / (kh * kw)
 
 
+def _topological(graph) -> list[str]:
+    """Node names with every node after all the nodes that feed it (no recurrence)."""
+    preds = {n: [a for a, b in graph.edges if b == n] for n in graph.nodes}
+    order, done = [], set()
+    while len(order) < len(graph.nodes):
+        ready = [n for n in graph.nodes if n not in done and all(p in done for p in preds[n])]
+        assert ready, "the graph has a cycle"
+        order += ready
+        done.update(ready)
+    return order
+
+
 def nir_reference(graph, x, steps, dt):
-    """Run a chain-shaped NIR graph with forward Euler at step ``dt`` (float64, batch
-    first): NIR's semantics written out from its documentation, sharing no code with
-    snnconv. Returns spikes per neuron node ``(B, T, ...)`` and the Output per step."""
-    order = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
-    while not isinstance(graph.nodes[order[-1]], nir.Output):
-        order.append(next(b for a, b in graph.edges if a == order[-1]))
+    """Run a NIR graph (any DAG) with forward Euler at step ``dt`` (float64, batch first):
+    NIR's semantics written out from its documentation, sharing no code with snnconv. A
+    node with several incoming edges gets the sum of their signals. Returns the spikes
+    of every neuron node ``(B, T, ...)`` and the Output per step."""
+    order = _topological(graph)
+    preds = {n: [a for a, b in graph.edges if b == n] for n in graph.nodes}
     v = {n: 0.0 for n in order}
     spikes = {n: [] for n in order if isinstance(graph.nodes[n], (nir.IF, nir.LIF))}
     outputs = []
     for _ in range(steps):
-        s = None
+        out = {}
         for name in order:
             node = graph.nodes[name]
+            s = sum(out[p] for p in preds[name]) if preds[name] else None
             if isinstance(node, nir.Input):
                 s = np.asarray(x, np.float64)
             elif isinstance(node, nir.Affine):
@@ -174,29 +214,37 @@ def nir_reference(graph, x, steps, dt):
                                node.padding, node.dilation, int(node.groups))
             elif isinstance(node, nir.AvgPool2d):
                 s = _avg_pool_nchw(s, node.kernel_size, node.stride)
+            elif isinstance(node, nir.SumPool2d):
+                k = np.asarray(node.kernel_size)
+                s = _avg_pool_nchw(s, k, node.stride) * k.prod()
             elif isinstance(node, nir.Flatten):
                 s = s.reshape(len(s), -1)
-            elif isinstance(node, nir.IF):
+            elif isinstance(node, nir.I):
                 v[name] = v[name] + dt * node.r * s
-            elif isinstance(node, nir.LIF):
-                v[name] = v[name] + dt / node.tau * (node.v_leak - v[name] + node.r * s)
+                s = v[name]
             elif isinstance(node, nir.Output):
                 outputs.append(s)
             if isinstance(node, (nir.IF, nir.LIF)):
+                if isinstance(node, nir.IF):
+                    v[name] = v[name] + dt * node.r * s
+                else:
+                    v[name] = v[name] + dt / node.tau * (node.v_leak - v[name] + node.r * s)
                 z = v[name] > node.v_threshold
                 v[name] = np.where(z, node.v_reset, v[name])
                 s = z.astype(np.float64)
                 spikes[name].append(s)
+            out[name] = s
     return {n: np.stack(z, 1) for n, z in spikes.items()}, np.stack(outputs, 1)
 
 
-@pytest.mark.parametrize("net", ["mlp", "cnn"])
-def test_exported_graph_means_what_snnconv_simulates(net, request, tmp_path):
+@pytest.mark.parametrize("net, avg_pool", [("mlp", "sum"), ("cnn", "sum"), ("cnn", "avg"),
+                                           ("branched", "sum")])
+def test_exported_graph_means_what_snnconv_simulates(net, avg_pool, request, tmp_path):
     """An independent NIR interpreter of the written file reproduces snnconv's spikes."""
     graph, x = request.getfixturevalue(net)
     snn = snnconv.convert(graph, **NIR_MODE)
     path = tmp_path / "net.nir"
-    snnconv.export_nir(snn, path)
+    snnconv.export_nir(snn, path, avg_pool=avg_pool)
     g = nir.read(path)
     x_nir = np.moveaxis(x[:6], -1, 1) if x.ndim == 4 else x[:6]
     ref_spikes, ref_out = nir_reference(g, x_nir, STEPS, dt=float(g.metadata["dt"]))
@@ -210,6 +258,46 @@ def test_exported_graph_means_what_snnconv_simulates(net, request, tmp_path):
         assert abs(ref.sum() - z.sum()) <= 0.01 * z.sum() + 2, name
     readout = simulate_batch(snn, x[:6], STEPS).readout
     np.testing.assert_allclose(np.cumsum(ref_out, axis=1), readout, rtol=1e-3, atol=1e-3)
+    kinds = {type(node).__name__ for node in g.nodes.values()}
+    if net != "mlp":
+        assert ("SumPool2d" in kinds) == (avg_pool == "sum") != ("AvgPool2d" in kinds)
+    # Norse ignores r (and v_reset): the neurons have r = 1, their factors sit in weights
+    for node in g.nodes.values():
+        if isinstance(node, (nir.IF, nir.LIF)):
+            np.testing.assert_array_equal(node.r, 1.0)
+
+
+def test_branches_padding_and_pooling_fold_into_weights_and_edges(branched):
+    graph, _ = branched
+    g = to_nir(snnconv.convert(graph, **NIR_MODE))
+    into = lambda n: sorted(a for a, b in g.edges if b == n)  # noqa: E731
+    kinds = {name: type(node).__name__ for name, node in g.nodes.items()}
+    # ZeroPadding2D is conv1's padding; the asymmetric stride-2 'same' padding (0, 1) is
+    # padding 1 with a zero row and column in front of the 3x3 kernel
+    assert "pad" not in g.nodes and tuple(g.nodes["conv1"].padding) == (1, 1)
+    assert into("conv1") == ["img"]
+    a_conv = g.nodes["a_conv"]
+    assert a_conv.weight.shape[2:] == (4, 4) and tuple(a_conv.padding) == (1, 1)
+    assert not a_conv.weight[:, :, 0].any() and not a_conv.weight[:, :, :, 0].any()
+    # Add: several edges into one neuron node; the Add's coefficients are in the weights,
+    # and the identity shortcut's spikes reach add2's neurons through a scaling 1x1 conv
+    assert into("add1_if") == ["a_conv", "proj"]
+    assert into("add2_if") == ["add2_if_in2", "res", "res_part1"]
+    assert kinds["add2_if_in2"] == "Conv2d" and into("add2_if_in2") == ["add1_if"]
+    # Concatenate: the next convolution split by input channels, both parts into add2
+    assert "cat" not in g.nodes and into("res") == ["dw_if"] and into("res_part1") == ["pw_if"]
+    assert g.nodes["res"].weight.shape[1] == 6 and g.nodes["res_part1"].weight.shape[1] == 3
+    assert kinds["gap_pool"] == "SumPool2d" and kinds["gap"] == "Flatten"
+    with pytest.raises(UnsupportedLayerError, match="chain"):
+        from_nir(g)                  # snnconv's own import reads chains only
+
+
+def test_zero_padding_before_pooling_is_refused():
+    model = keras.Sequential([keras.Input((8, 8, 1)), L.ZeroPadding2D(1, name="zp"),
+                              L.AveragePooling2D(2, name="ap"), L.Flatten(), L.Dense(2)])
+    g, _ = _normalised(model, (8, 8, 1))
+    with pytest.raises(ExportError, match="layer 'ap' .*zero-padded"):
+        to_nir(snnconv.convert(g, **NIR_MODE))
 
 
 def test_imports_foreign_graph_with_nir_semantics():
@@ -242,7 +330,7 @@ def test_imports_foreign_graph_with_nir_semantics():
     order = list(nodes)
     g = nir.NIRGraph(nodes=nodes, edges=list(zip(order, order[1:])), metadata={})
     x = rng.uniform(0, 1.5, (4, 2, 6, 6))
-    ref_spikes, ref_out = nir_reference_with_sumpool(g, x, STEPS)
+    ref_spikes, ref_out = nir_reference(g, x, STEPS, dt=1.0)
     imported = from_nir(g)
     snn = imported.build()
     ours = _per_neuron_spikes(snn, np.moveaxis(x, 1, -1).astype(np.float32), STEPS)
@@ -252,45 +340,6 @@ def test_imports_foreign_graph_with_nir_semantics():
     assert ref_spikes["n1"].sum() > 0 and ref_spikes["n2"].sum() > 0
     readout = simulate_batch(snn, np.moveaxis(x, 1, -1).astype(np.float32), STEPS).readout
     np.testing.assert_allclose(readout, ref_out, rtol=1e-4, atol=1e-4)   # I's state
-
-
-def nir_reference_with_sumpool(graph, x, steps, dt=1.0):
-    """nir_reference plus SumPool2d and an I node (its state is the output)."""
-    order = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
-    while not isinstance(graph.nodes[order[-1]], nir.Output):
-        order.append(next(b for a, b in graph.edges if a == order[-1]))
-    v = {n: 0.0 for n in order}
-    spikes = {n: [] for n in order if isinstance(graph.nodes[n], (nir.IF, nir.LIF))}
-    outputs = []
-    for _ in range(steps):
-        s = np.asarray(x, np.float64)
-        for name in order[1:]:
-            node = graph.nodes[name]
-            if isinstance(node, nir.Affine):
-                s = s @ np.asarray(node.weight, np.float64).T + node.bias
-            elif isinstance(node, nir.Conv2d):
-                s = _conv_nchw(s, np.asarray(node.weight, np.float64), node.bias, node.stride,
-                               node.padding, node.dilation, int(node.groups))
-            elif isinstance(node, nir.SumPool2d):
-                k = np.asarray(node.kernel_size)
-                s = _avg_pool_nchw(s, k, node.stride) * k.prod()
-            elif isinstance(node, nir.Flatten):
-                s = s.reshape(len(s), -1)
-            elif isinstance(node, nir.I):
-                v[name] = v[name] + dt * node.r * s
-                s = v[name]
-            elif isinstance(node, nir.Output):
-                outputs.append(s)
-            if isinstance(node, (nir.IF, nir.LIF)):
-                if isinstance(node, nir.IF):
-                    v[name] = v[name] + dt * node.r * s
-                else:
-                    v[name] = v[name] + dt / node.tau * (node.v_leak - v[name] + node.r * s)
-                z = v[name] > node.v_threshold
-                v[name] = np.where(z, node.v_reset, v[name])
-                s = z.astype(np.float64)
-                spikes[name].append(s)
-    return {n: np.stack(z, 1) for n, z in spikes.items()}, np.stack(outputs, 1)
 
 
 # ----------------------------------------------------------------------------- layouts
@@ -449,13 +498,13 @@ def test_ttfs_and_max_pooling_are_refused_even_approximately(mlp):
     to_nir(snnconv.convert(g, max2avg_pool=True, **NIR_MODE))            # the way out
 
 
-def test_asymmetric_same_padding_at_stride_two_is_refused():
-    model = keras.Sequential([keras.Input((8, 8, 1)),
-                              L.Conv2D(2, 3, strides=2, padding="same", activation="relu",
-                                       name="c"),
+def test_asymmetric_zero_padding_that_no_kernel_shift_expresses_is_refused():
+    # more padding before than after: the window would have to start later than NIR's
+    model = keras.Sequential([keras.Input((8, 8, 1)), L.ZeroPadding2D(((2, 0), (2, 0))),
+                              L.Conv2D(2, 3, activation="relu", name="c"),
                               L.Flatten(), L.Dense(2)])
     g, _ = _normalised(model, (8, 8, 1))
-    with pytest.raises(ExportError, match="layer 'c' .*asymmetric"):
+    with pytest.raises(ExportError, match="layer 'c' .*symmetric"):
         to_nir(snnconv.convert(g, **NIR_MODE))
 
 
@@ -525,8 +574,8 @@ def test_cli_export_writes_a_readable_graph(mnist_files, capsys):
     assert "conv1_if" in text and f"wrote {out}" in text
     kinds = {name: type(node).__name__ for name, node in g.nodes.items()}
     assert kinds == {"image": "Input", "conv1": "Conv2d", "conv1_if": "IF",
-                     "avgpool1": "AvgPool2d", "conv2": "Conv2d", "conv2_if": "IF",
-                     "maxpool2": "AvgPool2d", "flatten": "Flatten", "dense": "Affine",
+                     "avgpool1": "SumPool2d", "conv2": "Conv2d", "conv2_if": "IF",
+                     "maxpool2": "SumPool2d", "flatten": "Flatten", "dense": "Affine",
                      "output": "Output"}
     assert len(g.edges) == 9 and float(g.metadata["dt"]) == 1.0
     assert g.metadata["conversion"]["threshold_mode"] == "strict"

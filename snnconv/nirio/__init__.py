@@ -118,17 +118,19 @@ from __future__ import annotations
 from .common import NIR_INSTALL_HINT, describe_nir, read_nir, require_nir
 
 
-def to_nir(snn, approximate: bool = False):
-    """The NIR graph (a ``nir.NIRGraph``) of a converted SNN (a model or a ``.keras`` path)."""
+def to_nir(snn, approximate: bool = False, avg_pool: str = "sum"):
+    """The NIR graph (a ``nir.NIRGraph``) of a converted SNN (a model or a ``.keras`` path).
+    ``avg_pool``: ``"sum"`` (``SumPool2d``, the ``1/k²`` folded into the next weights) or
+    ``"avg"`` (``AvgPool2d``)."""
     from .export import to_nir as _to_nir
-    return _to_nir(snn, approximate=approximate)
+    return _to_nir(snn, approximate=approximate, avg_pool=avg_pool)
 
 
-def export_nir(snn, path, approximate: bool = False):
+def export_nir(snn, path, approximate: bool = False, avg_pool: str = "sum"):
     """Write the converted SNN ``snn`` (a Spike* model or a ``.keras`` path) to the NIR
     file ``path``; validate it and return the ``nir.NIRGraph``."""
     from .export import export_nir as _export_nir
-    return _export_nir(snn, path, approximate=approximate)
+    return _export_nir(snn, path, approximate=approximate, avg_pool=avg_pool)
 
 
 def from_nir(graph, dt: float | None = None):
