@@ -50,12 +50,21 @@ def normalize(graph: Graph, x, method: str = "percentile", percentile: float = 9
     if not 0 < percentile <= 100:
         raise ValueError(f"percentile must be in (0, 100], got {percentile}")
     q = 100.0 if method == "max" else float(percentile)
-    stats = activation_scales(graph, x, q, batch_size=batch_size, per_channel=per_channel)
-    return apply_scales(graph, stats)
+    maxima: dict[str, np.ndarray] = {}
+    stats = activation_scales(graph, x, q, batch_size=batch_size, per_channel=per_channel,
+                              maxima=maxima)
+    g = apply_scales(graph, stats)
+    # the largest normalised activation of every measured node (above 1 after a
+    # percentile): the time windows of spike_code ttfs_exact cover it
+    g.metadata["activation_max"] = {
+        name: float(np.max(np.asarray(m) / np.asarray(stats[name]), initial=0.0))
+        for name, m in maxima.items()}
+    return g
 
 
 def activation_scales(graph: Graph, x, q: float, batch_size: int = 500,
-                      per_channel: bool = False) -> dict[str, np.ndarray]:
+                      per_channel: bool = False,
+                      maxima: dict | None = None) -> dict[str, np.ndarray]:
     """The ``q``-th percentile of the positive activations of every ReLU node,
     and of the output node's positive pre-activations (its logits).
 
@@ -95,6 +104,8 @@ def activation_scales(graph: Graph, x, q: float, batch_size: int = 500,
         for acts in activations():
             for name, a in acts.items():
                 trackers[name].feed(stage, a)
+    if maxima is not None:      # each node's largest value (per channel, if so measured)
+        maxima.update({name: t.max for name, t in trackers.items()})
     return {name: t.result() for name, t in trackers.items()}
 
 
