@@ -127,7 +127,10 @@ def _read(f, file: Path) -> dict:
         for layer, g in f["ann_vs_snn"].items():
             pairs[layer] = {"ann": dataset("ann", g), "snn": dataset("snn", g),
                             "correlation": float(g.attrs.get("correlation", math.nan))}
-    out["ann_vs_snn"] = pairs
+    # in network order, as spikes_per_step is (files written before ann_vs_snn
+    # tracked its order list the layers alphabetically)
+    order = {name: i for i, name in enumerate(out["spikes_per_step"])}
+    out["ann_vs_snn"] = dict(sorted(pairs.items(), key=lambda kv: order.get(kv[0], len(order))))
     samples = {}
     if "samples" in f:
         for layer, g in f["samples"].items():
@@ -273,6 +276,11 @@ def plot_accuracy(time, accuracy, top_k_accuracy, path, *, top_k: int = 5,
 
 def plot_spikes_per_layer(results: dict, path) -> Path:
     """Bar chart of :func:`spikes_per_neuron`, one bar per spiking layer."""
+    return _save(spikes_per_layer_figure(results), Path(path))
+
+
+def spikes_per_layer_figure(results: dict):
+    """The figure of :func:`plot_spikes_per_layer` (counts written as the console does)."""
     per_neuron = spikes_per_neuron(results)
     # results.py writes the layers in network order (an order-tracking group)
     names = list(per_neuron)
@@ -295,11 +303,11 @@ def plot_spikes_per_layer(results: dict, path) -> Path:
     ax.set_ylabel("spikes per neuron per sample")
     title = f"Mean spikes per neuron over the whole run (duration {duration:g})"
     if neurons:
-        title += (f"\n{total:.4g} spikes per sample in all, "
-                  f"{total / neurons:.3g} per neuron ({neurons} neurons)")
+        title += (f"\n{total:,.0f} spikes per sample in all, "
+                  f"{total / neurons:.3g} per neuron ({neurons:,} neurons)")
     ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, Path(path))
+    return fig
 
 
 def plot_synops(results: dict, path) -> Path:
@@ -413,9 +421,14 @@ def plot_raster(results: dict, path) -> Path:
 
 def plot_membrane(results: dict, path, traces: int = 4) -> Path:
     """Membrane potential of a few recorded IF neurons of the first sample."""
+    return _save(membrane_figure(results, traces), Path(path))
+
+
+def membrane_figure(results: dict, traces: int = 4):
+    """The figure of :func:`plot_membrane`; each panel's legend sits beside it, off the traces."""
     layers = {k: v for k, v in results["samples"].items() if "v" in v}
     dt = float(results["dt"])
-    fig = _figure((7.0, 1.9 * len(layers) + 0.8))
+    fig = _figure((8.2, 1.9 * len(layers) + 0.8))
     for i, (layer, rec) in enumerate(layers.items()):
         ax = fig.add_subplot(len(layers), 1, i + 1)
         v = np.asarray(rec["v"])[0]                           # (T, n)
@@ -426,12 +439,12 @@ def plot_membrane(results: dict, path, traces: int = 4) -> Path:
             ax.plot(t, v[:, j], lw=0.8, label=f"neuron {int(rec['neurons'][j])}")
         ax.axhline(float(rec["v_thresh"]), color="k", ls="--", lw=0.8, label="v_thresh")
         ax.set_ylabel(f"{layer}\nv", fontsize=8)
-        ax.legend(fontsize=6, loc="upper right", ncol=3)
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
         if i == len(layers) - 1:
             ax.set_xlabel("simulated time (unit of dt)")
     fig.suptitle("membrane potential after each step (after reset), first sample",
                  fontsize=10)
-    return _save(fig, Path(path))
+    return fig
 
 
 def plot_first_spike_times(results: dict, path) -> Path:

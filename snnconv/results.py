@@ -30,21 +30,36 @@ Layout of ``<run dir>/``:
 Everything is first written into a hidden sibling folder, which replaces
 the run directory only once complete: an interrupted run leaves the old
 directory (or none) and a ``.partial`` folder, never a truncated result.
+The next run of the same run directory removes the ``.partial-<pid>`` (and
+``.old-<pid>``) folders of processes that no longer exist, e.g. of a run
+killed with SIGKILL.
+
+When a run's SNN accuracy ends far below the ANN's, the summary's
+``advice`` says so, names the diagnostic plot and what usually helps
+(:func:`accuracy_advice`).
 """
 from __future__ import annotations
 
+import configparser
 import contextlib
 import dataclasses
 import json
 import math
 import os
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from .errors import SnnconvError
+from .errors import ConfigError
 from .evaluation import EvaluationResult
+
+#: an SNN this many points (as a fraction) below the ANN gets advice in its summary
+FAR_BELOW_ANN = 0.05
+
+# run directories replaced by staged_run_dir in this process (see replaced_earlier)
+_REPLACED: set = set()
 
 
 @dataclasses.dataclass
@@ -58,13 +73,28 @@ class RunOutcome:
     snn: object                     # the converted (or trained, or loaded) network
 
 
-@contextlib.contextmanager
-def staged_run_dir(run_dir: Path, overwrite: bool = True):
-    """Yield a scratch folder; on success it becomes ``run_dir``, on failure it goes."""
+def check_run_dir(run_dir, overwrite: bool) -> None:
+    """Before any work: a :class:`ConfigError` when ``run_dir`` exists and may not be
+    overwritten (``output.overwrite = false``)."""
     run_dir = Path(run_dir)
     if run_dir.exists() and not overwrite:
-        raise SnnconvError(f"run directory {run_dir} exists and output.overwrite is false")
+        raise ConfigError(f"run folder {run_dir} exists and output.overwrite is false; move it "
+                          "away, set output.overwrite = true, or give this run another folder "
+                          "(paths.runlabel or paths.log_dir_of_current_run)")
+
+
+@contextlib.contextmanager
+def staged_run_dir(run_dir: Path, overwrite: bool = True):
+    """Yield a scratch folder; on success it becomes ``run_dir``, on failure it goes.
+
+    Leftover scratch folders of dead processes for the same ``run_dir`` are
+    removed first. Whether an earlier ``run_dir`` was replaced:
+    :func:`replaced_earlier`.
+    """
+    run_dir = Path(run_dir)
+    check_run_dir(run_dir, overwrite)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_stages(run_dir)
     stage = run_dir.parent / f".{run_dir.name}.partial-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
@@ -73,13 +103,91 @@ def staged_run_dir(run_dir: Path, overwrite: bool = True):
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+    _REPLACED.discard(run_dir.resolve())
     if run_dir.exists():
         old = run_dir.parent / f".{run_dir.name}.old-{os.getpid()}"
         run_dir.rename(old)
         stage.rename(run_dir)
         shutil.rmtree(old, ignore_errors=True)
+        _REPLACED.add(run_dir.resolve())
     else:
         stage.rename(run_dir)
+
+
+def replaced_earlier(run_dir) -> bool:
+    """Whether the last :func:`staged_run_dir` of ``run_dir`` in this process replaced
+    an earlier run directory there."""
+    return Path(run_dir).resolve() in _REPLACED
+
+
+def remove_stale_stages(run_dir) -> list[Path]:
+    """Remove the ``.<name>.partial-<pid>`` / ``.old-<pid>`` folders beside ``run_dir``
+    whose process is gone (a killed run's); return them."""
+    run_dir = Path(run_dir)
+    pattern = re.compile(rf"^\.{re.escape(run_dir.name)}\.(?:partial|old)-(\d+)$")
+    removed = []
+    try:
+        siblings = list(run_dir.parent.iterdir())
+    except OSError:
+        return removed
+    for path in siblings:
+        m = pattern.match(path.name)
+        if m and path.is_dir() and not _alive(int(m.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True                     # exists (another user's), or cannot tell: keep it
+    return True
+
+
+def accuracy_advice(data: dict, config_text: str = "") -> str | None:
+    """When the SNN's final accuracy is more than :data:`FAR_BELOW_ANN` below the ANN's:
+    one paragraph that says so, names the plot to look at and what usually helps."""
+    ann, snn = data.get("ann_accuracy"), data.get("snn_accuracy")
+    if ann is None or snn is None or ann - snn <= FAR_BELOW_ANN:
+        return None
+    cfg = configparser.ConfigParser(interpolation=None)
+    try:
+        cfg.read_string(config_text)
+    except configparser.Error:
+        pass
+
+    def get(section, key, default=""):
+        return cfg.get(section, key, fallback=default).strip()
+
+    code = get("conversion", "spike_code", data.get("spike_code") or "rate")
+    text = (f"note: the SNN's accuracy ({100 * snn:.2f} %) ends far below the ANN's "
+            f"({100 * ann:.2f} %).")
+    if code.startswith("ttfs"):
+        text += (" Look at first_spike_times.png and decision_times.png (when each layer "
+                 "fires, when the samples decide). What usually helps TTFS: a finer time "
+                 "step (simulation.dt = 0.25 or 0.1 with duration = 40, as in "
+                 "`snnconv init --template ttfs`), and normalization.percentile = 99.9 or "
+                 "method = max.")
+        return text
+    corr = {k: v for k, v in (data.get("ann_vs_snn_correlation") or {}).items() if v is not None}
+    text += " Look at ann_vs_snn.png: the conversion loses information at the first layer "             "whose correlation drops"
+    if corr:
+        worst = min(corr, key=corr.get)
+        text += f" (lowest here: {worst}, r = {corr[worst]:.2f})"
+    hints = []
+    if get("cell", "reset") == "zero":
+        hints.append("cell.reset = subtraction (reset to zero loses the charge above threshold)")
+    hints.append("more time steps (simulation.duration)")
+    hints.append("normalization.percentile = 99.99 or method = max (fewer saturated neurons)")
+    if get("cell", "max_spikes_per_dt", "1") == "1":
+        hints.append("cell.max_spikes_per_dt > 1 when layers saturate")
+    return text + ". What usually helps: " + "; ".join(hints) + "."
 
 
 def summary(result: EvaluationResult | None, ann_accuracy: float | None,
@@ -134,6 +242,9 @@ def write_results(folder: Path, result: EvaluationResult | None, ann_accuracy: f
         extra = {**(extra or {}), "ann_vs_snn_correlation": {
             k: _finite(v["correlation"]) for k, v in ann_vs_snn.items()}}
     data = summary(result, ann_accuracy, scales, extra)
+    advice = accuracy_advice(data, config_text)
+    if advice:
+        data["advice"] = advice
     (folder / "summary.json").write_text(json.dumps(data, indent=2) + "\n")
     return data
 
@@ -161,8 +272,9 @@ def _write_h5(path: Path, r: EvaluationResult, ann_accuracy, scales, ann_vs_snn,
                 for key, value in rec.items():
                     sub.create_dataset(key, data=value,
                                        compression="gzip" if np.ndim(value) > 1 else None)
-        for name, p in ann_vs_snn.items():
-            g = f.create_group(f"ann_vs_snn/{name}")
+        pairs = f.create_group("ann_vs_snn", track_order=True) if ann_vs_snn else None
+        for name, p in ann_vs_snn.items():                          # network order
+            g = pairs.create_group(name)
             g["ann"], g["snn"] = p["ann"], p["snn"]
             g.attrs["correlation"] = p["correlation"]
         f.attrs["config"] = config_text      # the resolved config, as in config.ini
