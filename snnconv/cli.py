@@ -183,10 +183,21 @@ def _prepare_tensorflow(args: argparse.Namespace, verbose: int = 0) -> None:
 
 def _run_config(args: argparse.Namespace, config) -> int:
     from snnconv.config.extras import check_extras
+    from snnconv.results import check_run_dir
     check_extras(config)
+    check_run_dir(config.paths.log_dir_of_current_run, config.output.overwrite)
     _prepare_tensorflow(args, config.output.verbose)
     from snnconv import pipeline  # heavy (TensorFlow): imported only here
-    pipeline.run(config)
+    outcome = pipeline.run(config)
+    if config.output.verbose == 0 and outcome.run_dir is not None:
+        # verbose 0 is "errors and results only": the pipeline printed nothing
+        from snnconv.results import run_note
+        if config.stdp.enabled:
+            from snnconv.stdp.run import format_stdp_table
+            print(format_stdp_table(outcome.snn, outcome.result, outcome.summary))
+        else:
+            print(pipeline.format_table(outcome.summary, outcome.result, config))
+        print(run_note(outcome.run_dir, outcome.summary))
     return 0
 
 

@@ -250,8 +250,10 @@ def check_input_shape(sample_shape, expected, where: str = "inputs", loose: bool
 
 def check_labels(labels, num_classes: int | None, where: str = "labels") -> None:
     """A :class:`DataError` unless every label is a class of a ``num_classes``-class network."""
+    if labels is None or num_classes is None:
+        return
     labels = np.asarray(labels)
-    if num_classes is None or labels.size == 0:
+    if labels.size == 0:
         return
     low, high = int(labels.min()), int(labels.max())
     if low < 0 or high >= num_classes:

@@ -6,7 +6,7 @@ import logging
 import numpy as np
 
 from .errors import ConfigError, DataError
-from .results import RunOutcome
+from .results import RunOutcome, check_run_dir, run_note
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,8 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
     checks the chip's limits and prints what the network uses of it):
     nothing is simulated or written.
     """
+    if not check_only:      # output.overwrite = false: stop before any work
+        check_run_dir(config.paths.log_dir_of_current_run, config.output.overwrite)
     if config.stdp.enabled:
         if snn_file is not None or check_only:
             raise ConfigError("stdp.enabled: an STDP run trains its own network; --snn and "
@@ -35,7 +37,7 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
 
     import keras
 
-    from .evaluation import evaluate, make_strategy
+    from .evaluation import check_labels, evaluate, make_strategy
     from .normalization import normalize
     from .parsing import load_model, parse
     from .results import staged_run_dir, write_results
@@ -72,6 +74,7 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
                             "tools.normalize or tools.simulate needs data")
         data = _open_data(config, graph.input_node.output_shape)
         x_test, y_test, n_test = data["test"]
+        check_labels(y_test, graph.output_node.output_shape[-1], f"{config.paths.dataset_path}")
 
     ann_accuracy = None
     if tools.evaluate_ann and not check_only:
@@ -121,7 +124,7 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
                                 extra=_describe(config, graph, backend, snn, snn_file))
     if verbose:
         print(format_table(summary, result, config))
-        print(f"results written to {run_dir}")
+        print(run_note(run_dir, summary))
     return RunOutcome(run_dir, summary, ann_accuracy, result, snn)
 
 

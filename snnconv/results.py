@@ -120,6 +120,17 @@ def replaced_earlier(run_dir) -> bool:
     return Path(run_dir).resolve() in _REPLACED
 
 
+def run_note(run_dir, summary: dict) -> str:
+    """The lines that end a run's output: where the results are (and whether they
+    replaced an earlier run's there), and the summary's advice, if any."""
+    text = f"results written to {run_dir}"
+    if replaced_earlier(run_dir):
+        text += " (replacing the results of an earlier run there)"
+    if summary.get("advice"):
+        text += "\n" + summary["advice"]
+    return text
+
+
 def remove_stale_stages(run_dir) -> list[Path]:
     """Remove the ``.<name>.partial-<pid>`` / ``.old-<pid>`` folders beside ``run_dir``
     whose process is gone (a killed run's); return them."""

@@ -230,7 +230,8 @@ def run_sweep(config_path, overrides: dict | None = None,
     (see the module docstring) is not run again, unless ``force``.
     ``before_tensorflow(verbose)`` is called once the configs are loaded and
     checked, before TensorFlow is imported (the command line keeps
-    TensorFlow's log messages out there).
+    TensorFlow's log messages out there); TensorFlow is not imported at all
+    when every setting is current.
     """
     from .config.extras import check_extras
 
@@ -238,9 +239,7 @@ def run_sweep(config_path, overrides: dict | None = None,
                 else expand(config_path, overrides))
     for setting in settings:
         check_extras(setting.config)
-    if before_tensorflow is not None:
-        before_tensorflow(settings[0].config.output.verbose)
-    from . import pipeline
+    pipeline = None                     # imported (with TensorFlow) once a setting must run
 
     base = settings[0].config.paths.log_dir_of_current_run
     rows = []
@@ -259,6 +258,10 @@ def run_sweep(config_path, overrides: dict | None = None,
         else:
             if verbose and (run_dir / "summary.json").exists():
                 print(f"  running again: {stale}")
+            if pipeline is None:
+                if before_tensorflow is not None:
+                    before_tensorflow(settings[0].config.output.verbose)
+                from . import pipeline
             ov = {s: dict(v) for s, v in (overrides or {}).items()}
             for name, value in setting.values.items():
                 if name != "snn":

@@ -165,3 +165,107 @@ def test_cli_import_is_light():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --- the everyday user path (issue 16) ---------------------------------------
+
+def test_set_paths_are_relative_to_the_current_directory(tmp_path, monkeypatch, capsys):
+    conf = write(tmp_path / "conf" / "c.ini", "[paths]\nfilename_ann = ../m.keras\n")
+    write(tmp_path / "m.keras", "x")
+    write(tmp_path / "here" / "data" / "d.npz", "x")
+    monkeypatch.chdir(tmp_path / "here")
+    assert cli.main(["check", str(conf), "--set", "paths.dataset_path=data/d.npz",
+                     "--set", "paths.log_dir_of_current_run=out"]) == 0
+    out = capsys.readouterr().out
+    assert f"dataset_path = {tmp_path / 'here' / 'data' / 'd.npz'}\n" in out
+    assert f"log_dir_of_current_run = {tmp_path / 'here' / 'out'}\n" in out
+    assert f"filename_ann = {tmp_path / 'm.keras'}\n" in out        # the file's: its folder
+
+
+def test_two_configs_in_one_folder_get_their_own_run_folders(tmp_path, capsys):
+    write(tmp_path / "m.keras", "x")
+    for name in ("a.ini", "b.ini"):
+        write(tmp_path / name, "[paths]\nfilename_ann = m.keras\n")
+        assert cli.main(["check", str(tmp_path / name)]) == 0
+        out = capsys.readouterr().out
+        stem = name[:-4]
+        assert f"log_dir_of_current_run = {tmp_path / 'results' / stem}\n" in out
+        assert f"runlabel = {stem}\n" in out
+
+
+def test_check_reports_a_missing_extra_before_any_work(tmp_path, monkeypatch, capsys,
+                                                       fake_pipeline):
+    from snnconv.config import extras
+    monkeypatch.setattr(extras, "_installed", lambda module: False)
+    cfg = write(tmp_path / "b.ini", "[paths]\nfilename_ann = m.keras\n"
+                                    "[simulation]\nsimulator = brian2\n")
+    write(tmp_path / "m.keras", "x")
+    for command in ("check", "run"):
+        assert cli.main([command, str(cfg)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "simulation.simulator = brian2" in err
+        assert "pip install 'snnconv[brian2]'" in err
+    assert fake_pipeline == []
+    assert cli.main(["check", str(cfg), "--set", "simulation.simulator=INI"]) == 0
+
+
+@pytest.mark.parametrize("name", ["demo", "ttfs", "xylo", "stdp", "compare"])
+def test_init_template_writes_a_copy_that_runs_from_anywhere(tmp_path, name, capsys):
+    target = tmp_path / "mine" / f"my_{name}.ini"
+    assert cli.main(["init", "--template", name, str(target)]) == 0
+    out = capsys.readouterr().out
+    assert f"snnconv {'evaluate' if name == 'compare' else 'run'} " in out
+    from snnconv.sweep import expand
+    config = expand(target)[0].config
+    assert config.paths.log_dir_of_current_run == tmp_path / "mine" / "results" / f"my_{name}"
+    for path in (config.paths.filename_ann, config.paths.dataset_path):
+        assert path is None or path.is_file()
+    assert cli.main(["init", "--template", "nope", str(target)]) == 2
+
+
+def test_demo_runs_the_bundled_demo_into_the_current_folder(tmp_path, monkeypatch,
+                                                            fake_pipeline):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["demo", "--set", "simulation.num_to_test=10"]) == 0
+    config = fake_pipeline[0]
+    assert config.paths.log_dir_of_current_run == tmp_path / "results" / "demo"
+    assert config.paths.filename_ann.name == "mnist_cnn.keras" and \
+        config.paths.filename_ann.is_file()
+    assert config.simulation.num_to_test == 10 and config.simulation.duration == 100
+
+
+def test_quiet_tensorflow_import_keeps_other_lines(tmp_path):
+    """The filter drops TensorFlow's C++ log lines only."""
+    from snnconv.tflogs import is_tf_log_line
+    assert is_tf_log_line("I0000 00:00:1795995244.382881    5499 cudart_stub.cc:31] Could not "
+                          "find cuda drivers on your machine, GPU will not be used.")
+    assert is_tf_log_line("E0000 00:00:1795995249.491944    5499 cuda_platform.cc:52] failed "
+                          "call to cuInit: INTERNAL: CUDA error (303)")
+    assert is_tf_log_line("WARNING: All log messages before absl::InitializeLog() is called "
+                          "are written to STDERR")
+    assert is_tf_log_line("2024-01-02 10:00:00.123456: I tensorflow/core/util/port.cc:113] "
+                          "oneDNN custom operations are on.")
+    assert not is_tf_log_line("snnconv: error: paths.filename_ann: not found")
+    assert not is_tf_log_line("F0000 00:00:1.5   1 check.cc:1] Check failed: fatal stays")
+    assert not is_tf_log_line("Traceback (most recent call last):")
+
+
+def test_tensorflow_python_logs_are_hidden_unless_asked_for():
+    import logging
+
+    from snnconv import tflogs
+    logger = logging.getLogger("tensorflow")
+    record = logger.makeRecord("tensorflow", logging.ERROR, __file__, 1,
+                               "Object was never used (type TensorArray)", (), None)
+    try:
+        tflogs.hide_python_logs(show=False)
+        assert not logger.filter(record)
+        tflogs.hide_python_logs(show=True)
+        assert logger.filter(record)
+    finally:
+        tflogs.hide_python_logs(show=True)
+    retrace = logger.makeRecord("tensorflow", logging.WARNING, __file__, 1,
+                                "5 out of the last 5 calls to <f> triggered tf.function "
+                                "retracing.", (), None)
+    import snnconv  # noqa: F401  (drops retracing warnings for API users)
+    assert not logger.filter(retrace)
