@@ -73,7 +73,9 @@ def branched():
     x = L.Conv2D(6, 3, activation="relu", name="conv1")(x)                      # 10x10x6
     a = L.Conv2D(6, 3, strides=2, padding="same", name="a_conv")(x)            # pads (0, 1)
     a = L.BatchNormalization(name="a_bn")(a)
-    p = L.Conv2D(6, 1, strides=2, name="proj")(x)
+    # 2x2, not 1x1, at stride 2: TensorFlow 2.21 (oneDNN) can corrupt the heap in the
+    # gradient of a 1x1 stride-2 conv on an even map, which snnconv.synops computes
+    p = L.Conv2D(6, 2, strides=2, name="proj")(x)
     y = L.ReLU(name="add1_relu")(L.Add(name="add1")([a, p]))                   # 5x5x6
     d = L.DepthwiseConv2D(3, padding="same", activation="relu", name="dw")(y)
     q = L.Conv2D(3, 1, activation="relu", name="pw")(y)

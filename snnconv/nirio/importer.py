@@ -200,7 +200,7 @@ class _Walker:
 
     # -- node kinds ------------------------------------------------------
     def _input(self, name, node, nxt):
-        nshape = tuple(int(d) for d in np.asarray(node.input_type["input"]).ravel())
+        nshape = _unbatched(node.input_type["input"])
         shape = ours_shape(nshape)
         if shape is None:
             self._refuse(name, node, f"input shape {nshape}; snnconv imports vectors and "
@@ -382,7 +382,7 @@ class _Walker:
         self.cur = _Cursor(cur.pending.name, cur.nshape, 1.0, cur.order, None)
 
     def _output(self, name, node, nxt):
-        shape = tuple(int(d) for d in np.asarray(node.output_type["output"]).ravel())
+        shape = _unbatched(node.output_type["output"])
         if shape != self.cur.nshape:
             self._refuse(name, node, f"shape {shape}, but its input has shape {self.cur.nshape}")
 
@@ -421,6 +421,13 @@ class _Walker:
             target.params["gain"] = per.astype(np.float32)
         else:
             target.params["gain"] = gain.astype(np.float32)
+
+
+def _unbatched(shape) -> tuple[int, ...]:
+    """An Input/Output shape without a leading batch dimension of 1 (Norse's ``to_nir``
+    writes the shape of its sample data, ``(1, N)`` for a batch of one vector)."""
+    shape = tuple(int(d) for d in np.asarray(shape).ravel())
+    return shape[1:] if len(shape) in (2, 4) and shape[0] == 1 else shape
 
 
 def _regroup(node, weight, groups, channels):
