@@ -189,7 +189,7 @@ def _run_config(args: argparse.Namespace, config) -> int:
     _prepare_tensorflow(args, config.output.verbose)
     from snnconv import pipeline  # heavy (TensorFlow): imported only here
     outcome = pipeline.run(config)
-    if config.output.verbose == 0 and outcome.run_dir is not None:
+    if config.output.verbose == 0 and getattr(outcome, "run_dir", None) is not None:
         # verbose 0 is "errors and results only": the pipeline printed nothing
         from snnconv.results import run_note
         if config.stdp.enabled:

@@ -110,3 +110,20 @@ def test_the_module_lists_its_api_without_importing_tensorflow():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
+
+
+def test_run_with_a_label_outside_the_classes_stops_before_the_ann(tmp_path, capsys):
+    from snnconv import cli
+    from snnconv.data import bundled_dataset_path
+    with np.load(bundled_dataset_path()) as d:
+        y = d["y_test"][:20].astype(np.int64)
+        y[7] = 12
+        np.savez(tmp_path / "d.npz", x_test=d["x_test"][:20], y_test=y, x_norm=d["x_norm"][:20])
+    cfg = tmp_path / "c.ini"
+    cfg.write_text(f"[paths]\nfilename_ann = {bundled_model_path()}\ndataset_path = d.npz\n"
+                   "[simulation]\nduration = 2\n")
+    assert cli.main(["run", str(cfg)]) == 2
+    out, err = capsys.readouterr()
+    assert "ANN accuracy" not in out and "Traceback" not in err
+    assert err.count("\n") == 1
+    assert "d.npz: label 12 is not a class of the network, whose output has 10 classes" in err

@@ -269,3 +269,11 @@ def test_tensorflow_python_logs_are_hidden_unless_asked_for():
                                 "retracing.", (), None)
     import snnconv  # noqa: F401  (drops retracing warnings for API users)
     assert not logger.filter(retrace)
+
+
+def test_overwrite_false_stops_before_any_work(good_config, fake_pipeline, capsys):
+    (good_config.parent / "results" / "good").mkdir(parents=True)
+    assert cli.main(["run", str(good_config), "--set", "output.overwrite=false"]) == 2
+    err = capsys.readouterr().err
+    assert "results/good exists and output.overwrite is false" in err
+    assert fake_pipeline == []
