@@ -7,15 +7,17 @@ and the modules that implement each setting import them from here.
 # spike codes:
 # * rate: the firing rate of IF neurons carries the activation;
 # * ttfs: time to first spike, every neuron fires at most once;
-# * ttfs_dyn_thresh: ttfs with a dynamic threshold (missing-impulse tracking).
-SPIKE_CODES = ("rate", "ttfs", "ttfs_dyn_thresh")
+# * ttfs_dyn_thresh: ttfs with a dynamic threshold (missing-impulse tracking);
+# * ttfs_exact: one spike or none per neuron in per-layer time windows, the exact
+#   mapping of a ReLU network (Stanojevic et al. 2023/2024).
+SPIKE_CODES = ("rate", "ttfs", "ttfs_dyn_thresh", "ttfs_exact")
 # names other tools use for the same codes
 SPIKE_CODE_ALIASES = {"temporal_mean_rate": "rate"}
 
 # target simulators that simulation.simulator offers (the registry,
 # snnconv.simulators.SIMULATORS, holds their classes under these names); a
 # list, since snnconv.simulators.register_simulator adds a new backend's name
-SIMULATORS = ["INI", "xylo", "brian2"]
+SIMULATORS = ["INI", "xylo", "brian2", "event"]
 
 # optional packages a simulator needs: name -> (module it imports, how to install it)
 SIMULATOR_REQUIRES = {

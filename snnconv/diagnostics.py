@@ -21,27 +21,40 @@ def ann_vs_snn(graph: Graph, snn, x: np.ndarray, steps: int, max_neurons: int = 
     (at most ``max_neurons`` sample-neuron pairs per layer, chosen at random)."""
     import keras
 
-    from .ann import build_ann
     from .simulators.ini.engine import spiking_layers
 
     names = [lay.name for lay in spiking_layers(snn) if lay.name in {n.name for n in graph}]
     if not names:
         return {}
-    ann_out = build_ann(graph, outputs=names).predict(x, verbose=0)
-    ann_out = ann_out if isinstance(ann_out, list) else [ann_out]
     frames = np.repeat(np.asarray(x, np.float32)[:, None], steps, axis=1)
     probe = keras.Model(snn.inputs, [snn.get_layer(n).output for n in names])
     snn_out = probe([frames])
     snn_out = snn_out if isinstance(snn_out, (list, tuple)) else [snn_out]
+    rates = {name: np.asarray(s).mean(axis=1) for name, s in zip(names, snn_out)}
+    return ann_vs_values(graph, x, rates, max_neurons, seed)
+
+
+def ann_vs_values(graph: Graph, x: np.ndarray, values: dict[str, np.ndarray],
+                  max_neurons: int = 2000, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """The normalised ANN activations of the nodes named in ``values`` on the samples
+    ``x``, paired with ``values`` (what the SNN's neurons of those nodes carry, one
+    array ``(samples, ...)`` per node): ``{node: {"ann", "snn", "correlation"}}``."""
+    from .ann import build_ann
+
+    names = list(values)
+    if not names:
+        return {}
+    ann_out = build_ann(graph, outputs=names).predict(np.asarray(x, np.float32), verbose=0)
+    ann_out = ann_out if isinstance(ann_out, list) else [ann_out]
     rng = np.random.default_rng(seed)
     out = {}
-    for name, a, s in zip(names, ann_out, snn_out):
+    for name, a in zip(names, ann_out):
         a = np.asarray(a).reshape(-1)
-        rate = np.asarray(s).mean(axis=1).reshape(-1)
+        v = np.asarray(values[name], np.float64).reshape(-1)
         pick = rng.choice(a.size, size=min(max_neurons, a.size), replace=False)
-        a, rate = a[pick], rate[pick]
-        corr = float(np.corrcoef(a, rate)[0, 1]) if a.std() > 0 and rate.std() > 0 else float("nan")
-        out[name] = {"ann": a.astype(np.float32), "snn": rate.astype(np.float32),
+        a, v = a[pick], v[pick]
+        corr = float(np.corrcoef(a, v)[0, 1]) if a.std() > 0 and v.std() > 0 else float("nan")
+        out[name] = {"ann": a.astype(np.float32), "snn": v.astype(np.float32),
                      "correlation": corr}
     return out
 

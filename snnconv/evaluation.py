@@ -185,7 +185,10 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
         predictions.append(pred[:, -1])
         for name, final in out.final_scores.items():
             other[name] = other.get(name, 0) + int(np.sum(final.argmax(axis=1) == yb))
-        if info.decides and out_name in out.spikes:
+        if info.decision_time is not None:        # read out at one fixed time
+            step = math.ceil(info.decision_time / info.dt - 1e-6)
+            decisions.append(np.full(len(xb), step if step <= steps else 0))
+        elif info.decides and out_name in out.spikes:
             fired = out.spikes[out_name] > 0
             decisions.append(np.where(fired.any(axis=1), fired.argmax(axis=1) + 1, 0))
         n += len(xb)

@@ -20,26 +20,34 @@ from keras import ops
 from .ir import Graph, Node
 
 
-def fanout_maps(graph: Graph, sources: list[str]) -> dict[str, np.ndarray]:
-    """Fan-out of every element of each source node (shape: the node's output shape)."""
-    return {name: _fanout(graph, name) for name in sources}
+def fanout_maps(graph: Graph, sources: list[str],
+                through_max_pool: bool = True) -> dict[str, np.ndarray]:
+    """Fan-out of every element of each source node (shape: the node's output shape).
+
+    ``through_max_pool=False``: spikes stop at max pooling nodes (which then
+    count the spikes they pass on as sources of their own: under the exact
+    TTFS code only a window's earliest spike goes through).
+    """
+    return {name: _fanout(graph, name, through_max_pool) for name in sources}
 
 
-def _fanout(graph: Graph, source: str) -> np.ndarray:
+def _fanout(graph: Graph, source: str, through_max_pool: bool = True) -> np.ndarray:
     x = tf.ones((1,) + graph[source].output_shape)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        total = _delivered(graph, source, x)
+        total = _delivered(graph, source, x, through_max_pool)
     grad = tape.gradient(total, x) if total is not None else None
     if grad is None:
         return np.zeros(graph[source].output_shape, dtype=np.float32)
     return np.rint(grad.numpy()[0]).astype(np.float32)
 
 
-def _delivered(graph: Graph, source: str, x):
+def _delivered(graph: Graph, source: str, x, through_max_pool: bool = True):
     values, total = {source: x}, None
     for node in graph.nodes:
         if node.name == source or not any(i in values for i in node.inputs):
+            continue
+        if node.op == "max_pool2d" and not through_max_pool:
             continue
         ins = [values[i] if i in values else tf.zeros((1,) + graph[i].output_shape)
                for i in node.inputs]

@@ -101,7 +101,7 @@ class SpikeLayer(keras.layers.Layer):
         out = self.frame_op(inputs)
         if self.gain is not None:
             out = out * ops.convert_to_tensor(np.asarray(self.gain, dtype="float32"))
-        if self.spike_code != "rate" and getattr(self, "bias", None) is not None:
+        if self.spike_code in _BIAS_GATED and getattr(self, "bias", None) is not None:
             # max |x| is the cheap reduction here (a boolean any() costs ~3x more on CPU)
             heard = ops.max(ops.abs(inputs), axis=tuple(range(1, len(inputs.shape))),
                             keepdims=True)
@@ -155,7 +155,7 @@ class SpikeLayer(keras.layers.Layer):
             if not self.spiking:
                 return current, state
             out, _, new_state = self.neuron.advance(current, state)
-            return out * self.neuron.spike_amplitude, tuple(new_state)
+            return self._amplified(out), tuple(new_state)
         x, p = _split_halves(inputs)
         current, missing = self.current(x), self.prospective_op(p)
         if not self.spiking:
@@ -193,7 +193,7 @@ class SpikeLayer(keras.layers.Layer):
                 return current
             out = self.neuron.run(current)
             out = out[0] if isinstance(out, tuple) else out
-            return out * self.neuron.spike_amplitude
+            return self._amplified(out)
         x, p = _split_halves(inputs)
         current, missing = self.synapse(x), self.synapse(p, op=self.prospective_op)
         if not self.spiking:
@@ -209,6 +209,17 @@ class SpikeLayer(keras.layers.Layer):
         config.update(activation=self.activation, neuron=self.neuron_config, gain=self.gain,
                       spike_code=self.spike_code)
         return config
+
+
+    def _amplified(self, out):
+        """The neurons' output times the spike amplitude (an output neuron that only
+        integrates, with no amplitude, emits nothing)."""
+        amplitude = self.neuron.spike_amplitude
+        return out if amplitude is None else out * amplitude
+
+
+# codes under which a layer injects its bias only once some input has spiked
+_BIAS_GATED = ("ttfs", "ttfs_dyn_thresh")
 
 
 def _split_halves(inputs):

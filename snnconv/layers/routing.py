@@ -21,14 +21,20 @@ class SpikeInput(SpikeLayer):
     so that the expected signal equals ``x``; ``x`` must then lie in
     ``[0, 1000 / (input_rate * dt)]``.
 
+    ``window`` (``ttfs_exact``): the input is a current during the first
+    ``window`` steps only (the input time window), zero after; ``gain``
+    scales it.
+
     It also records what the network is compared against: ``dt`` (the time
     step of every neuron) and ``ann_macs``, the multiply-accumulates of one
     forward pass of the ANN it was converted from.
     """
 
     def __init__(self, poisson: bool = False, input_rate: float = 1000.0, dt: float = 1.0,
-                 seed: int | None = None, ann_macs: int = 0, **kwargs):
+                 seed: int | None = None, ann_macs: int = 0, window: int | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.window = None if window is None else int(window)
         self.ann_macs = int(ann_macs)
         self.poisson = bool(poisson)
         self.input_rate = float(input_rate)
@@ -57,21 +63,32 @@ class SpikeInput(SpikeLayer):
     def frame_output_shape(self, frame_shape):
         return tuple(frame_shape)
 
+    def initial_state(self, batch_size, input_frame_shape):
+        return () if self.window is None else (ops.zeros((), dtype="int32"),)
+
     def step(self, inputs, state):
-        out = self.frame_op(inputs)
+        out = self.current(inputs)
+        if self.window is not None:
+            out = out * ops.cast(state[0] < self.window, out.dtype)
+            state = (state[0] + 1,)
         if self.prospective:   # the input is all there from the start: nothing missing
             out = ops.concatenate([out, ops.zeros_like(out)], axis=0)
         return out, state
 
     def call(self, inputs):
         out = self.synapse(inputs)
+        if self.window is not None:
+            steps = ops.arange(ops.shape(out)[1])
+            on = ops.cast(steps < self.window, out.dtype)
+            out = out * ops.reshape(on, (1, -1) + (1,) * (len(out.shape) - 2))
         if self.prospective:
             out = ops.concatenate([out, ops.zeros_like(out)], axis=0)
         return out
 
     def get_config(self):
         return {**super().get_config(), "poisson": self.poisson, "input_rate": self.input_rate,
-                "dt": self.dt, "seed": self.seed, "ann_macs": self.ann_macs}
+                "dt": self.dt, "seed": self.seed, "ann_macs": self.ann_macs,
+                **({} if self.window is None else {"window": self.window})}
 
 
 @keras.saving.register_keras_serializable(package="snnconv")

@@ -8,8 +8,10 @@ neuron model is one new module registered here.
 """
 from .integrate_fire import IFNeuron, IFParams, IFState, if_step
 from .ttfs import TTFSNeuron, TTFSParams, TTFSState, ttfs_step
+from .ttfs_exact import (TTFSExactNeuron, TTFSExactParams, TTFSExactState, ttfs_exact_fire,
+                         ttfs_exact_step)
 
-NEURON_MODELS = {"if": IFNeuron, "ttfs": TTFSNeuron}
+NEURON_MODELS = {"if": IFNeuron, "ttfs": TTFSNeuron, "ttfs_exact": TTFSExactNeuron}
 
 
 def make_neuron(config: dict | None):
@@ -27,4 +29,5 @@ def make_neuron(config: dict | None):
 
 
 __all__ = ["IFNeuron", "IFParams", "IFState", "if_step", "TTFSNeuron", "TTFSParams",
-           "TTFSState", "ttfs_step", "make_neuron", "NEURON_MODELS"]
+           "TTFSState", "ttfs_step", "TTFSExactNeuron", "TTFSExactParams", "TTFSExactState",
+           "ttfs_exact_fire", "ttfs_exact_step", "make_neuron", "NEURON_MODELS"]

@@ -15,12 +15,14 @@ from ..errors import SnnconvError
 from ..stdp.simulator import STDPSimulator
 from .base import BatchOutput, NetworkInfo, Simulator
 from .brian import Brian2Simulator
+from .event import EventSimulator
 from .ini import IniSimulator
 from .xylo import XyloSimulator
 
 # name -> class; those with `configurable` are the names snnconv.choices.SIMULATORS lists
 SIMULATORS: dict[str, type[Simulator]] = {
-    cls.name: cls for cls in (IniSimulator, XyloSimulator, Brian2Simulator, STDPSimulator)}
+    cls.name: cls for cls in (IniSimulator, XyloSimulator, Brian2Simulator, STDPSimulator,
+                              EventSimulator)}
 
 
 def register_simulator(cls: type[Simulator]) -> type[Simulator]:
@@ -83,4 +85,4 @@ def load_network(path):
 
 __all__ = ["SIMULATORS", "BatchOutput", "NetworkInfo", "Simulator", "get_simulator",
            "load_network", "register_simulator", "unregister_simulator", "simulator_for", "simulator_for_file", "Brian2Simulator",
-           "IniSimulator", "STDPSimulator", "XyloSimulator"]
+           "EventSimulator", "IniSimulator", "STDPSimulator", "XyloSimulator"]

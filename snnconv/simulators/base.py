@@ -42,6 +42,10 @@ class NetworkInfo:
     # called with each batch of inputs before it is simulated; raises
     # DataError for inputs the network cannot take
     check_input: Callable[[np.ndarray], None] | None = None
+    # for a network read out at one fixed time (ttfs_exact: the end of the
+    # output's integration window): that time; the evaluation records the step
+    # it falls in as every sample's decision step (0 if the run ends before it)
+    decision_time: float | None = None
 
 
 @dataclasses.dataclass

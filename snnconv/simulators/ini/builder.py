@@ -24,12 +24,20 @@ log = logging.getLogger(__name__)
 def build_spiking_model(graph: Graph, neuron: dict, poisson_input: bool = False,
                         input_rate: float = 1000.0, seed: int | None = None,
                         max2avg_pool: bool = False, spike_code: str = "rate",
-                        layer_neurons: dict | None = None) -> keras.Model:
+                        layer_neurons: dict | None = None, delays: dict | None = None,
+                        input_window: int | None = None,
+                        input_gain: float | None = None) -> keras.Model:
     """Build the Spike* Keras model of ``graph`` with neurons made from ``neuron``.
 
     ``layer_neurons`` maps node names to neuron dicts that replace
     ``neuron`` for those nodes (an imported network whose layers have
     different thresholds).
+
+    ``delays`` maps ``(node, input node)`` to the options of a
+    :class:`~snnconv.layers.SpikeDelay` (``steps``, ``mode``, ``hold_first``)
+    put on that connection. ``input_window`` and ``input_gain``: the analog
+    input is a current during the first ``input_window`` steps only, times
+    ``input_gain`` (``ttfs_exact``).
 
     Under the TTFS codes the output layer gets neurons too (its softmax or
     linear activation becomes a ReLU): the class is the output neuron that
@@ -43,7 +51,8 @@ def build_spiking_model(graph: Graph, neuron: dict, poisson_input: bool = False,
     frames = keras.Input(shape=(None,) + inp_node.output_shape, name=inp_node.name)
     input_layer = L.SpikeInput(poisson=poisson_input, input_rate=input_rate, dt=dt, seed=seed,
                                ann_macs=int(sum(count_macs(graph).values())),
-                               spike_code=spike_code, name=f"{inp_node.name}_spikes")
+                               spike_code=spike_code, name=f"{inp_node.name}_spikes",
+                               window=input_window, gain=input_gain)
     tensors = {inp_node.name: input_layer(frames)}
     built = {inp_node.name: input_layer}
     for node in graph:
@@ -54,7 +63,8 @@ def build_spiking_model(graph: Graph, neuron: dict, poisson_input: bool = False,
             activation = "relu"
         layer = _make_layer(node, (layer_neurons or {}).get(node.name, neuron), max2avg_pool,
                             activation, spike_code)
-        ins = [tensors[s] for s in node.inputs]
+        ins = [_delayed(tensors[s], (delays or {}).get((node.name, s)), s, node.name,
+                        spike_code) for s in node.inputs]
         tensors[node.name] = layer(ins if len(ins) > 1 else ins[0])
         if node.has_weights:
             layer.kernel.assign(node.weights["kernel"])
@@ -65,6 +75,13 @@ def build_spiking_model(graph: Graph, neuron: dict, poisson_input: bool = False,
     for name, fan in fanout_maps(graph, sources).items():
         built[name].fanout.assign(fan)
     return model
+
+
+def _delayed(tensor, options: dict | None, src: str, node: str, spike_code: str):
+    """``tensor`` through a synaptic delay layer where ``options`` asks for one."""
+    if not options or not options.get("steps"):
+        return tensor
+    return L.SpikeDelay(**options, spike_code=spike_code, name=f"{src}_to_{node}_delay")(tensor)
 
 
 def _make_layer(node: Node, neuron: dict, max2avg_pool: bool, activation: str,

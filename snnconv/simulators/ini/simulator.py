@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...choices import SPIKE_CODES
-from ...errors import DataError
+from ...errors import ConfigError, DataError
 from ...ir import Graph
+from ...neurons import TTFSExactNeuron
 from ..base import NetworkInfo, Simulator, if_neuron_options
 from .builder import build_spiking_model
 from .engine import input_layer, neuron_count, output_layer, simulate_batch, spiking_layers
@@ -25,8 +26,20 @@ class IniSimulator(Simulator):
                 tau_mem: float | None = None, max_spikes_per_dt: int = 1,
                 v_init: float = 0.0, poisson_input: bool = False, input_rate: float = 1000.0,
                 seed: int | None = None, max2avg_pool: bool = False,
-                threshold_mode: str = "inclusive", v_reset: float = 0.0):
+                threshold_mode: str = "inclusive", v_reset: float = 0.0,
+                clip_windows: bool = False):
+        """``clip_windows`` (``ttfs_exact``): time windows of length 1 (the
+        normalisation scale) instead of each layer's largest activation."""
         spike_code = self.check_spike_code(spike_code)
+        if spike_code == "ttfs_exact":
+            # exact TTFS neurons on the dt grid (their windows set the threshold; the
+            # cell settings do not apply); the input is an analog current
+            if poisson_input:
+                raise ConfigError("spike_code ttfs_exact takes the analog input as a current; "
+                                  "Poisson input does not apply")
+            from .exact import build_ttfs_exact_model
+            return build_ttfs_exact_model(graph, float(dt), clip_windows=clip_windows,
+                                          max2avg_pool=max2avg_pool)[0]
         if spike_code == "rate":
             neuron = {"model": "if", "v_thresh": float(v_thresh), "reset": reset,
                       "tau_refrac": float(tau_refrac), "dt": float(dt),
@@ -62,8 +75,17 @@ class IniSimulator(Simulator):
         out = output_layer(snn)
         return NetworkInfo(dt=inp.dt, ann_macs=inp.ann_macs,
                            neurons={lay.name: neuron_count(lay) for lay in spiking_layers(snn)},
-                           output_name=out.name, decides=out.spiking,
-                           spike_code=inp.spike_code, check_input=check_input)
+                           output_name=out.name, decides=out.spike_amplitude is not None,
+                           spike_code=inp.spike_code, check_input=check_input,
+                           decision_time=_readout_time(out))
+
+    def summary_lines(self, snn) -> list[str]:
+        time = _readout_time(output_layer(snn))
+        if time is None:
+            return []
+        dt = input_layer(snn).dt
+        return [f"ttfs_exact: the output is read at t = {time:g} (step {round(time / dt)} of "
+                f"dt = {dt:g}); simulation.duration must reach it"]
 
     def simulate_batch(self, snn, x, steps, *, strategy=None, early_stopping=False):
         return simulate_batch(snn, x, steps, strategy, early_stopping=early_stopping)
@@ -91,3 +113,11 @@ class IniSimulator(Simulator):
             return None
         from ...diagnostics import ann_vs_snn
         return ann_vs_snn(graph, snn, x, steps)
+
+
+def _readout_time(out) -> float | None:
+    """When a ttfs_exact output layer is read (the end of its integration window), else None."""
+    neuron = out.neuron
+    if isinstance(neuron, TTFSExactNeuron) and not neuron.fires:
+        return neuron.window[1] * neuron.dt
+    return None
