@@ -137,3 +137,15 @@ def test_membrane_legends_leave_the_traces_free(tmp_path):
     for ax in fig.axes:
         legend, box = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
         assert legend.x0 >= box.x1, (legend, box)   # beside the panel, not on it
+
+
+def test_the_run_note_says_where_and_repeats_the_advice(tmp_path):
+    from snnconv.results import run_note
+    with staged_run_dir(tmp_path / "r") as stage:
+        (stage / "x").write_text("1")
+    assert run_note(tmp_path / "r", {}) == f"results written to {tmp_path / 'r'}"
+    with staged_run_dir(tmp_path / "r") as stage:
+        (stage / "x").write_text("2")
+    note = run_note(tmp_path / "r", {"advice": "note: far below"})
+    assert note.splitlines() == [f"results written to {tmp_path / 'r'} (replacing the results "
+                                 "of an earlier run there)", "note: far below"]

@@ -207,3 +207,14 @@ def test_saved_snns_with_one_file_name_get_distinct_folders(tmp_path):
     assert [s.label for s in settings] == ["a_snn", "b_snn"]
     with pytest.raises(ConfigError, match="given more than once"):
         snn_settings(cfg, [str(files[0]), str(files[0])])
+
+
+def test_the_table_shows_what_its_header_says():
+    from snnconv.sweep import format_comparison
+    row = {"setting": "s", "error": None, "ann_accuracy": 0.99, "snn_accuracy_T/4": 0.5,
+           "snn_accuracy_T/2": 0.75, "snn_accuracy": 0.875, "steps_to_within_1pt_of_ann": None,
+           "spikes_per_neuron": 1.0, "synops_per_sample": 10.0, "synops_per_ann_mac": 1.0,
+           "snn_energy_nj": 1.0, "ann_energy_nj": 1.0}
+    header, line = format_comparison([row]).splitlines()
+    assert header.split()[1:6] == ["ANN", "%", "SNN@T/4", "SNN@T/2", "SNN@T"]
+    assert line.split()[1:5] == ["99.00", "50.00", "75.00", "87.50"]
