@@ -518,6 +518,21 @@ def _chain_graph(*middle):
     return nir.NIRGraph(nodes=nodes, edges=list(zip(names, names[1:])), metadata={})
 
 
+def test_import_drops_a_leading_batch_dimension_of_one():
+    """norse.torch.to_nir writes Input and Output shapes with the sample data's batch
+    axis, (1, N); NIR shapes have none, so the import drops it."""
+    f32 = np.float32
+    nodes = {"in": nir.Input(np.array([1, 3])),
+             "fc": nir.Affine(weight=np.eye(3, dtype=f32), bias=np.zeros(3, f32)),
+             "n": nir.IF(r=np.ones(3, f32), v_threshold=np.ones(3, f32), v_reset=np.zeros(3, f32)),
+             "out": nir.Output(np.array([1, 3]))}
+    names = list(nodes)
+    g = nir.NIRGraph(nodes=nodes, edges=list(zip(names, names[1:])), metadata={},
+                     type_check=False)
+    back = from_nir(g)
+    assert back.graph["in"].output_shape == (3,) and back.graph["fc"].output_shape == (3,)
+
+
 def test_unsupported_nir_nodes_are_refused_by_name():
     ones = np.ones(3, np.float32)
     g = _chain_graph(("cuba", nir.CubaLIF(tau_syn=ones, tau_mem=ones * 2, r=ones, v_leak=0 * ones,

@@ -20,14 +20,31 @@ snnconv layer              NIR nodes
                            nir 1.0.8, whose type check rejects ``groups > 1``,
                            the equal block-diagonal ``groups = 1`` weight and
                            ``depthwise_groups`` in the node's metadata
-``SpikeAveragePooling2D``  ``AvgPool2d`` (no padding)
-``SpikeGlobalAverage...``  ``AvgPool2d`` over the whole map + ``Flatten``
+``SpikeAveragePooling2D``  ``SumPool2d`` (no padding); its ``1/k²`` goes into
+                           the next weight layer. ``avg_pool="avg"``:
+                           ``AvgPool2d``
+``SpikeGlobalAverage...``  ``SumPool2d`` (or ``AvgPool2d``) over the whole
+                           map + ``Flatten``
 ``SpikeFlatten``           ``Flatten`` (``start_dim=0``: shapes have no
                            batch dimension)
+``SpikeZeroPadding2D``     no node: the padding of the next ``Conv2d``
+``SpikeConcatenate``       no node: the next weight layer is split by input
+                           channels into one node per branch, all feeding
+                           the same node (NIR sums the edges into a node)
+``SpikeAdd``               no node: its inputs' nodes all feed the next
+                           node; the coefficients go into their weights, or
+                           into a 1x1 ``Conv2d`` (``Affine``) named
+                           ``<neurons>_in<k>`` where the input is spikes
 neurons of a layer         ``IF`` (or ``LIF`` with a leak), a second node
-                           named ``<layer>_if`` / ``<layer>_lif``
+                           named ``<layer>_if`` / ``<layer>_lif``, with
+                           ``r = 1``
 readout (softmax/linear)   the ``Affine`` feeds ``Output`` directly
 ========================== ==============================================
+
+A ``same`` convolution whose padding is larger after than before (Keras at
+stride 2 on an even map, or a ``ZeroPadding2D`` folded into it) is written
+with NIR's symmetric padding of the larger side and zero taps in front of its
+kernel: the windows read the same inputs.
 
 NIR is channels-first: conv weights are transposed from Keras's
 ``(kH, kW, C_in, C_out)``, dense weights from ``(in, out)``, and a dense
@@ -43,13 +60,17 @@ recorded in the graph's metadata. A NIR neuron is a continuous-time system;
 stepped with forward Euler at step ``dt`` it reproduces snnconv's update:
 
 * ``IF``: ``dv/dt = r * I``. Euler: ``v += dt * r * I``; snnconv:
-  ``v += dt * I``. So ``r = 1`` (or the layer's normalisation gain for a
-  neuron layer without weights), ``v_threshold = v_thresh``.
+  ``v += dt * I``. So ``r = 1``, ``v_threshold = v_thresh``. A normalisation
+  gain of a neuron layer without weights goes into the weights that feed it
+  (``r`` only where it varies within a channel).
 * ``LIF``: ``tau dv/dt = (v_leak - v) + r * I``. Euler:
   ``v = (1 - dt/tau) v + (dt/tau) r I``; snnconv:
   ``v = exp(-dt/tau_mem) v + dt I``. So ``tau = dt / (1 - exp(-dt/tau_mem))``,
-  ``r = tau``, ``v_leak = 0``; ``tau_mem`` itself is kept in the node's
-  metadata.
+  ``v_leak = 0``, ``r = 1`` and the weights (and biases) that feed it times
+  ``tau``; ``tau_mem`` itself is kept in the node's metadata.
+* ``r = 1`` and a reset to 0 (``reset="zero"``) are what Norse honours: its
+  ``from_nir`` ignores ``r`` and ``v_reset`` (and integrates ``IF`` as
+  ``v += I``, so it runs graphs with ``dt = 1``).
 * A NIR spike is 1; an snnconv spike carries ``v_thresh / dt`` (the layer's
   ``spike_amplitude``). The amplitude is moved into the weights of the next
   weight layer: ``W_nir = W * v_thresh / dt``; biases are unchanged.
@@ -88,13 +109,15 @@ Poisson input               ``Input`` expects the Poisson spikes (0/1;
 =========================== ============================================
 
 Never exported: TTFS codes (NIR has no time-to-first-spike neuron), spiking
-max pooling (convert with ``max2avg_pool``), ``Add``, ``Concatenate``,
-``ZeroPadding2D``, reshapes other than flattening, pooling with padding,
-and convolutions with asymmetric ``same`` padding at stride > 1.
+max pooling (convert with ``max2avg_pool``), reshapes other than flattening,
+pooling with padding, zero padding before anything but a convolution, padding
+larger before than after, and concatenation along an axis other than the
+channels.
 
-Exported and imported again, a network spikes exactly as before; its
-weights come back bit for bit when ``v_thresh / dt`` is a power of two (the
-defaults), else up to float32 rounding of ``W * v_thresh / dt``.
+Exported and imported again, a chain spikes exactly as before; its weights
+come back bit for bit when ``v_thresh / dt`` and the pooling windows' sizes
+are powers of two (the defaults), else up to float32 rounding. Branched
+graphs (several edges into a node) are not imported (see Import).
 
 The export checks the graph before it returns: edges name existing nodes,
 every shape chains (NIR's type check, and snnconv's own shapes), and
@@ -105,7 +128,9 @@ Import
 
 :func:`import_nir` accepts graphs of ``Input, Output, Affine, Linear,
 Conv2d, AvgPool2d, SumPool2d, Flatten, IF, LIF`` and an ``I`` (integrator)
-right before ``Output``, in a chain (one input per node, no recurrence). It
+right before ``Output``, in a chain (one input per node, no recurrence; a
+leading batch dimension of 1 on ``Input``/``Output``, as ``norse.torch.to_nir``
+writes it, is dropped). It
 inverts the mapping above, with NIR's semantics (strict threshold, reset to
 ``v_reset``, one spike per step): per-neuron ``r`` and thresholds are folded
 into the weights (or a gain), ``Conv2d`` padding becomes ``same`` or a
