@@ -196,7 +196,8 @@ def _run_config(args: argparse.Namespace, config) -> int:
             from snnconv.stdp.run import format_stdp_table
             print(format_stdp_table(outcome.snn, outcome.result, outcome.summary))
         else:
-            print(pipeline.format_table(outcome.summary, outcome.result, config))
+            from snnconv.tables import format_run
+            print(format_run(outcome.summary, outcome.result))
         print(run_note(outcome.run_dir, outcome.summary))
     return 0
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from .errors import ConfigError, DataError
 from .results import RunOutcome, check_run_dir, run_note
+from .tables import format_run
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
                                 ann_vs_snn=pairs, samples=samples,
                                 extra=_describe(config, graph, backend, snn, snn_file))
     if verbose:
-        print(format_table(summary, result, config))
+        print(format_run(summary, result))
         print(run_note(run_dir, summary))
     return RunOutcome(run_dir, summary, ann_accuracy, result, snn)
 
@@ -190,39 +191,3 @@ def _ann_accuracy(ann, x, y, batch_size: int) -> float:
         correct += int(np.sum(pred == np.asarray(yb).reshape(-1)))
         total += len(pred)
     return correct / total
-
-
-def format_table(summary: dict, result, config) -> str:
-    """The ANN-vs-SNN table printed at the end of a run."""
-    rows = [f"{summary.get('model', 'model')}: simulator {config.simulation.simulator}, "
-            f"spike code {config.conversion.spike_code}"]
-    line = "-" * 60
-    rows.append(line)
-
-    def pct(v):
-        return "n/a" if v is None else f"{100 * v:6.2f} %"
-
-    rows.append(f"{'ANN accuracy':<36}{pct(summary.get('ann_accuracy'))}")
-    if result is not None:
-        rows[0] += f", {result.num_samples} samples, T = {result.num_steps} steps"
-        for step, acc in summary["snn_accuracy_at_step"].items():
-            rows.append(f"{'SNN accuracy at step ' + step:<36}{pct(acc)}")
-        rows.append(f"{f'SNN top-{result.top_k} accuracy at step {result.num_steps}':<36}"
-                    f"{pct(result.top_k_accuracy)}")
-        within = summary["steps_to_within_1pt_of_ann"]
-        if summary.get("ann_accuracy") is not None:
-            rows.append(f"{'steps to within 1 pt of the ANN':<36}"
-                        f"{'not reached' if within is None else within}")
-        rows.append(f"{'spikes per sample':<36}{result.total_spikes:,.0f}")
-        for name, v in result.spikes_per_neuron.items():
-            rows.append(f"{'  per neuron, ' + name:<36}{v:.2f}")
-        rows.append(f"{'SynOps per sample':<36}{result.synops:,.0f}")
-        rows.append(f"{'ANN MACs per sample':<36}{result.ann_macs:,}")
-        rows.append(f"{'SynOps / ANN MACs':<36}{result.synops_per_ann_mac:.2f}")
-        if result.decision_steps is not None:
-            mean = result.mean_decision_time
-            rows.append(f"{'samples decided (output spiked)':<36}"
-                        f"{100 * result.decided_fraction:6.2f} %")
-            rows.append(f"{'mean decision time':<36}{'n/a' if mean is None else f'{mean:.1f}'}")
-    rows.append(line)
-    return "\n".join(rows)
