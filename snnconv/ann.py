@@ -17,15 +17,12 @@ import re
 
 import numpy as np
 
+from snnconv.files import unique_name
 from snnconv.ir import Graph, Node
 
 
 def _layer_name(name: str, used: set[str]) -> str:
-    base = re.sub(r"[^A-Za-z0-9_.\-]", "_", name) or "node"
-    candidate, i = base, 1
-    while candidate in used:
-        candidate = f"{base}_{i}"
-        i += 1
+    candidate = unique_name(re.sub(r"[^A-Za-z0-9_.\-]", "_", name) or "node", used)
     used.add(candidate)
     return candidate
 

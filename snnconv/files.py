@@ -1,4 +1,4 @@
-"""Writing files so that a reader never sees half of one."""
+"""Writing files so that a reader never sees half of one, and naming them (and layers) uniquely."""
 from __future__ import annotations
 
 import contextlib
@@ -24,3 +24,11 @@ def atomic_write_text(path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def unique_name(name: str, taken) -> str:
+    """``name``, or ``name_1``, ``name_2``, ... : the first that is not in ``taken``."""
+    out, i = name, 1
+    while out in taken:
+        out, i = f"{name}_{i}", i + 1
+    return out

@@ -21,17 +21,17 @@ The plots:
   redrawn with :func:`snnconv.diagnostics.plot_ann_vs_snn`.
 
 Every file is written under a temporary name in its final folder and then
-moved into place with :func:`os.replace`, so a reader never sees half a PNG.
+moved into place in one step (:mod:`snnconv.files`), so a reader never sees half a PNG.
 """
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .errors import DataError
+from .files import atomic_path
 
 RESULTS_FILE = "results.h5"
 #: Datasets every ``results.h5`` must hold, each of shape ``(T,)``.
@@ -217,21 +217,11 @@ def _figure(figsize=(6, 4)):
     return fig
 
 
-def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-
-
 def _replace_atomically(path: Path, write) -> Path:
     """Call ``write(temp_path)``, then move the temp file onto ``path``."""
-    path = Path(path)
-    tmp = _temp_name(path)
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def _save(fig, path: Path) -> Path:

@@ -32,13 +32,13 @@ import hashlib
 import io
 import itertools
 import json
-import os
 import re
 from pathlib import Path
 
 from .config import load_config
 from .config.schema import SECTIONS, key_spec
 from .errors import ConfigError, SnnconvError
+from .files import atomic_path, atomic_write_text
 
 SWEEPABLE = ("int", "float", "bool", "choice")
 #: what a completed setting's results were made from (see :func:`setting_key`)
@@ -271,7 +271,7 @@ def run_sweep(config_path, overrides: dict | None = None,
             try:
                 saved = {"snn_file": setting.values["snn"]} if "snn" in setting.values else {}
                 summary = pipeline.run(load_config(config_path, ov), **saved).summary
-                _atomic_write(run_dir / KEY_FILE, json.dumps(made_from, indent=2) + "\n")
+                atomic_write_text(run_dir / KEY_FILE, json.dumps(made_from, indent=2) + "\n")
             except SnnconvError as e:
                 summary, error = {}, str(e)
                 print(f"  failed: {e}")
@@ -317,8 +317,8 @@ def write_comparison(folder: Path, rows: list[dict]) -> None:
     writer = csv.DictWriter(buf, fieldnames=columns)
     writer.writeheader()
     writer.writerows(rows)
-    _atomic_write(folder / "comparison.csv", buf.getvalue())
-    _atomic_write(folder / "comparison.json", json.dumps(rows, indent=2) + "\n")
+    atomic_write_text(folder / "comparison.csv", buf.getvalue())
+    atomic_write_text(folder / "comparison.json", json.dumps(rows, indent=2) + "\n")
     curves = {}
     for row in rows:
         h5 = folder / row["setting"] / "results.h5"
@@ -356,10 +356,9 @@ def plot_comparison(curves: dict[str, Path], path: Path) -> None:
     zoom.set_title("zoom on the top")
     fig.legend(fontsize=7, loc="lower center", ncol=3)
     fig.tight_layout(rect=(0, 0.06 + 0.025 * ((len(curves) + 1) // 3), 1, 1))
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=100, format="png")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def format_comparison(rows: list[dict]) -> str:
@@ -386,9 +385,3 @@ def format_comparison(rows: list[dict]) -> str:
             f"{num(r.get('synops_per_ann_mac'), '.1f'):>6}{num(r.get('snn_energy_nj'), '.0f'):>10}"
             f"{num(r.get('ann_energy_nj'), '.0f'):>10}")
     return "\n".join(lines)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -22,6 +22,7 @@ import os
 import numpy as np
 
 from snnconv.errors import UnsupportedLayerError
+from snnconv.files import unique_name
 from snnconv.ir import Graph, Node
 from snnconv.parsing.common import SUPPORTED_ACTIVATIONS, unsupported
 from snnconv.parsing.folding import RawLayer, fold
@@ -120,14 +121,8 @@ class _Walker:
         return model
 
     def unique(self, name: str, scope: str) -> str:
-        candidate = name
-        if candidate in self.names:
-            candidate = f"{scope}_{name}"
-        i = 1
-        base = candidate
-        while candidate in self.names:
-            candidate = f"{base}_{i}"
-            i += 1
+        candidate = unique_name(name if name not in self.names else f"{scope}_{name}",
+                                self.names)
         self.names.add(candidate)
         return candidate
 
