@@ -12,9 +12,9 @@ least as long as the exact one), become:
   (``b / T(c)``: a current that adds up to ``b`` over the window);
 * a :class:`~snnconv.layers.SpikeDelay` where a merge reads a branch of an
   earlier clock. A delay in front of a linear layer with a single consumer
-  is moved in front of that layer's inputs, so that where possible it
-  delays spikes (a step per element, ``mode="step"``) rather than currents
-  (a ring buffer of frames).
+  is moved in front of that layer's inputs (copying a layer that others
+  read undelayed), so that it delays spikes (a step per element,
+  ``mode="step"``) or the analog input, never a current with a bias.
 
 The spike times then land on the grid: a neuron's spike carries its
 potential at ``t_min`` rounded to a multiple of ``dt``; as ``dt`` shrinks
@@ -43,10 +43,12 @@ def build_ttfs_exact_model(graph: Graph, dt: float, clip_windows: bool = False,
         for node in g:
             if node.op == "max_pool2d":
                 node.op = "avg_pool2d"
-    win = plan_windows(g, clip=clip_windows, activation_max=activation_max)
+    win = plan_windows(g, clip=clip_windows, activation_max=_maxima(graph, activation_max))
     n = window_steps(win, dt)
     k_max = [sum(n[:c + 1]) for c in range(len(n))]
     k_min = [k - m for k, m in zip(k_max, n)]
+    delays = _place_delays(g, win, k_max)
+    win = plan_windows(g, clip=clip_windows, activation_max=_maxima(graph, activation_max))
     for node in g:
         if node.has_weights:
             lengths = {n[c] for c in win.bias_clocks[node.name]}
@@ -64,31 +66,60 @@ def build_ttfs_exact_model(graph: Graph, dt: float, clip_windows: bool = False,
     c = win.readout_clock
     neurons[win.output] = {"model": "ttfs_exact", "dt": float(dt),
                            "window": [k_min[c], k_max[c], k_max[c]], "fires": False}
-    delays = {}
-    for (node, src), (a, b) in win.delays.items():
-        for edge in _hoisted(g, win, node, src):
-            steps = delays.get(edge, {}).get("steps", 0) + (k_max[b] - k_max[a])
-            spikes = win.spikes[edge[1]]
-            if not spikes and g[edge[1]].op != "input" and win.clocks[edge[1]] == 0:
-                raise SnnconvError(
-                    f"node {edge[1]!r}: a linear map of the input read by several layers "
-                    f"and delayed where {edge[0]!r} reads it has no clocked ttfs_exact "
-                    "form; use the event simulator")
-            # a delayed current (linear in spikes plus a constant bias) has carried its
-            # bias since before the start: the ring buffer starts full of its first frame
-            delays[edge] = {"steps": steps, "mode": "step" if spikes else "fifo",
-                            "hold_first": not spikes and g[edge[1]].op != "input"}
     model = build_spiking_model(g, neurons[win.output], max2avg_pool=False,
                                 spike_code="ttfs_exact", layer_neurons=neurons,
                                 delays=delays, input_window=n[0], input_gain=1.0 / (n[0] * dt))
     return model, win
 
 
-def _hoisted(graph: Graph, win: TimeWindows, node: str, src: str) -> list[tuple[str, str]]:
-    """The connections that carry the delay of ``src`` where ``node`` reads it: moved in
-    front of ``src`` while ``src`` is a current (not spikes, not the input) that only
-    ``node`` reads (a linear map commutes with a delay)."""
-    s = graph[src]
-    if win.spikes[src] or s.op == "input" or len(graph.consumers(src)) != 1:
-        return [(node, src)]
-    return [edge for inp in s.inputs for edge in _hoisted(graph, win, src, inp)]
+def _maxima(graph: Graph, activation_max: dict | None) -> dict:
+    """The largest activations to plan with: the given ones, or the graph's (also for
+    the copies of nodes :func:`_place_delays` makes)."""
+    return dict(graph.metadata.get("activation_max") or {}) if activation_max is None \
+        else dict(activation_max)
+
+
+def _place_delays(g: Graph, win: TimeWindows, k_max: list[int]) -> dict:
+    """The :class:`~snnconv.layers.SpikeDelay` options per connection, for every merge
+    that reads an input of an earlier clock.
+
+    A delay in front of a current (a linear layer, pooling...) moves in front
+    of that node's inputs (a delay commutes with a linear map), until it
+    reaches spikes (delayed by ``mode="step"``) or the analog input (a ring
+    buffer). A current that other nodes read undelayed is first copied (the
+    copy, with the same weights, is the delayed path's own synapses), so that
+    its bias stays a constant current of the window it is read in.
+    """
+    delays: dict = {}
+
+    def push(node: str, src: str, steps: int):
+        s = g[src]
+        if win.spikes[src] or s.op == "input":
+            edge = delays.setdefault((node, src), {"steps": 0, "mode": "step" if win.spikes[src]
+                                                   else "fifo", "hold_first": False})
+            edge["steps"] += steps
+            return
+        if len(g.consumers(src)) > 1:
+            src = _copy_for(g, win, s, node)
+        for inp in g[src].inputs:
+            push(src, inp, steps)
+
+    for (node, src), (a, b) in win.delays.items():
+        push(node, src, k_max[b] - k_max[a])
+    return delays
+
+
+def _copy_for(g: Graph, win: TimeWindows, node, reader: str) -> str:
+    """A copy of ``node`` that only ``reader`` reads (inserted after it); its name."""
+    import dataclasses
+    name = f"{node.name}_for_{reader}"
+    copy = dataclasses.replace(node, name=name, inputs=list(node.inputs),
+                               params=dict(node.params),
+                               weights={k: v.copy() for k, v in node.weights.items()})
+    g.nodes.insert(g.nodes.index(node) + 1, copy)
+    r = g[reader]
+    r.inputs = [name if i == node.name else i for i in r.inputs]
+    win.clocks[name], win.spikes[name] = win.clocks[node.name], win.spikes[node.name]
+    if node.name in g.scales:
+        g.scales[name] = g.scales[node.name]
+    return name
