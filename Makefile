@@ -13,9 +13,10 @@ VENV_BRIAN2 ?= .venv-brian2
 BIN_BRIAN2 := $(VENV_BRIAN2)/bin
 VENV_INTEROP ?= .venv-interop
 BIN_INTEROP := $(VENV_INTEROP)/bin
-# the consumers whose versions the README names as checked
+# the consumers, at the versions the README names as checked
 INTEROP_TORCH ?= torch==2.13.0
 INTEROP_NORSE ?= norse==1.1.0
+INTEROP_PINS ?= nir==1.0.8 nirtorch==2.6 rockpool==3.1.0 xylosim==0.1.3
 # 3 also hides the "failed call to cuInit" line TensorFlow prints on machines without a GPU
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export KERAS_BACKEND ?= tensorflow
@@ -40,7 +41,7 @@ $(VENV_INTEROP)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV_INTEROP)
 	$(BIN_INTEROP)/python -m pip install --quiet --upgrade pip
 	$(BIN_INTEROP)/python -m pip install --quiet '$(INTEROP_TORCH)'
-	$(BIN_INTEROP)/python -m pip install --quiet -e '.[test,interop]' '$(INTEROP_TORCH)'
+	$(BIN_INTEROP)/python -m pip install --quiet -e '.[test,interop]' '$(INTEROP_TORCH)' $(INTEROP_PINS)
 	$(BIN_INTEROP)/python -m pip install --quiet --no-deps '$(INTEROP_NORSE)'
 	touch $@
 
