@@ -41,6 +41,7 @@ import keras  # noqa: E402
 from norse.torch.utils.import_nir import _import_norse_module  # noqa: E402
 
 import snnconv  # noqa: E402
+from snnconv.nirio import to_nir  # noqa: E402
 from snnconv.simulators.ini import layer_inputs, simulate_batch, spiking_layers  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -196,7 +197,7 @@ def test_branched_network_with_padding_and_identity_shortcut_spikes_identically(
     graph = snnconv.normalize(snnconv.parse(model), mnist.x_norm[:200])
     for cell in (dict(), dict(tau_mem=20.0)):
         snn = snnconv.convert(graph, **NIR_MODE, **cell)
-        g = snnconv.nirio.to_nir(snn)
+        g = to_nir(snn)
         assert not is_chain(g)
         assert_same_run(snn, g, mnist.x_test[:SAMPLES], STEPS, f"branched {cell}")
 

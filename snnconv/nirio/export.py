@@ -524,7 +524,7 @@ def _materialize(b: _Builder, consumer: str, sig: _Signal, factor, where):
         f = factor[t.index] if t.index is not None else factor[t.c0:t.c0 + m]
         need = t.scale * f
         whole = _covers_all(b, t, shape)
-        if whole and np.all(need == 1):
+        if whole and np.all(need == 1) and t.node not in out:    # (one edge per pair)
             out.append(t.node)
         elif whole and t.owned and nodes.count(t.node) == 1:
             _fold_outputs(b, t.node, need)
@@ -617,8 +617,9 @@ def _readout(b: _Builder, out_name: str, sig: _Signal, where):
     """The nodes that feed ``Output`` and the factor between snnconv's output and
     NIR's (the metadata's ``output_scale``)."""
     scales = np.concatenate([t.scale for t in sig.terms])
+    nodes = [t.node for t in sig.terms]
     if all(_covers_all(b, t, sig.shape) and t.pad == _NO_PAD for t in sig.terms) \
-            and np.all(scales == scales[0]):
+            and np.all(scales == scales[0]) and len(set(nodes)) == len(nodes):
         return [t.node for t in sig.terms], float(scales[0])
     return _materialize(b, out_name, sig, None, where), 1.0
 
