@@ -294,6 +294,26 @@ def test_branches_padding_and_pooling_fold_into_weights_and_edges(branched):
         from_nir(g)                  # snnconv's own import reads chains only
 
 
+def test_one_node_reaching_neurons_twice_gets_a_scaling_node_per_path():
+    """Add([h, h]) and Concatenate([a, a]): NIR's edges are a set, so the second path
+    is never a duplicate edge; the graph still means what snnconv simulates."""
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((6,), name="x")
+    h = L.Dense(5, activation="relu", name="h")(inp)
+    a = L.ReLU(name="r")(L.Add(name="add")([h, h]))
+    out = L.Dense(3, name="out")(L.Concatenate(name="cat")([a, a]))
+    graph, x = _normalised(keras.Model(inp, out), (6,))
+    snn = snnconv.convert(graph, **NIR_MODE)
+    g = to_nir(snn)
+    assert len(set(g.edges)) == len(g.edges)
+    assert sorted(a for a, b in g.edges if b == "add_if") == ["add_if_in0", "add_if_in1"]
+    ref_spikes, ref_out = nir_reference(g, x[:4], STEPS, dt=1.0)
+    for name, z in _per_neuron_spikes(snn, x[:4], STEPS).items():
+        assert z.sum() > 0 and np.mean(ref_spikes[f"{name}_if"] != z) < 0.01, name
+    np.testing.assert_allclose(np.cumsum(ref_out, axis=1),
+                               simulate_batch(snn, x[:4], STEPS).readout, rtol=1e-4, atol=1e-4)
+
+
 def test_zero_padding_before_pooling_is_refused():
     model = keras.Sequential([keras.Input((8, 8, 1)), L.ZeroPadding2D(1, name="zp"),
                               L.AveragePooling2D(2, name="ap"), L.Flatten(), L.Dense(2)])
