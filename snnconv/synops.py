@@ -10,6 +10,11 @@ downstream network (every weight replaced by 1, every pooling by a sum
 pooling) with respect to the node's output: since that network is linear,
 the gradient at neuron ``i`` is the number of paths, i.e. connections, from
 ``i``.
+
+The counting network runs in float64: the counts are exact integers there,
+and TensorFlow's CPU kernels for float64 are not oneDNN's, whose float32
+backward pass of a strided 1x1 convolution has been seen to corrupt the heap
+(TensorFlow 2.21).
 """
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ import tensorflow as tf
 from keras import ops
 
 from .ir import Graph, Node
+
+COUNT_DTYPE = tf.float64
 
 
 def fanout_maps(graph: Graph, sources: list[str],
@@ -32,7 +39,7 @@ def fanout_maps(graph: Graph, sources: list[str],
 
 
 def _fanout(graph: Graph, source: str, through_max_pool: bool = True) -> np.ndarray:
-    x = tf.ones((1,) + graph[source].output_shape)
+    x = tf.ones((1,) + graph[source].output_shape, COUNT_DTYPE)
     with tf.GradientTape() as tape:
         tape.watch(x)
         total = _delivered(graph, source, x, through_max_pool)
@@ -49,8 +56,8 @@ def _delivered(graph: Graph, source: str, x, through_max_pool: bool = True):
             continue
         if node.op == "max_pool2d" and not through_max_pool:
             continue
-        ins = [values[i] if i in values else tf.zeros((1,) + graph[i].output_shape)
-               for i in node.inputs]
+        ins = [values[i] if i in values
+               else tf.zeros((1,) + graph[i].output_shape, COUNT_DTYPE) for i in node.inputs]
         y = _count_op(node, ins)
         if node.has_weights or node.activation == "relu":
             total = ops.sum(y) if total is None else total + ops.sum(y)
@@ -61,7 +68,7 @@ def _delivered(graph: Graph, source: str, x, through_max_pool: bool = True):
 
 def _sum_pool(x, node: Node):
     channels = x.shape[-1]
-    kernel = tf.ones(tuple(node.params["pool_size"]) + (channels, 1))
+    kernel = tf.ones(tuple(node.params["pool_size"]) + (channels, 1), COUNT_DTYPE)
     return ops.depthwise_conv(x, kernel, strides=node.params["strides"],
                               padding=node.params["padding"])
 
@@ -70,12 +77,13 @@ def _count_op(node: Node, ins):
     """The node's operation with every weight 1 and every average a sum."""
     x, p = ins[0], node.params
     if node.op == "dense":
-        return ops.matmul(x, tf.ones(node.weights["kernel"].shape))
+        return ops.matmul(x, tf.ones(node.weights["kernel"].shape, COUNT_DTYPE))
     if node.op == "conv2d":
-        return ops.conv(x, tf.ones(node.weights["kernel"].shape), strides=p["strides"],
-                        padding=p["padding"], dilation_rate=p.get("dilation_rate", 1))
+        return ops.conv(x, tf.ones(node.weights["kernel"].shape, COUNT_DTYPE),
+                        strides=p["strides"], padding=p["padding"],
+                        dilation_rate=p.get("dilation_rate", 1))
     if node.op == "depthwise_conv2d":
-        return ops.depthwise_conv(x, tf.ones(node.weights["kernel"].shape),
+        return ops.depthwise_conv(x, tf.ones(node.weights["kernel"].shape, COUNT_DTYPE),
                                   strides=p["strides"], padding=p["padding"],
                                   dilation_rate=p.get("dilation_rate", 1))
     if node.op in ("avg_pool2d", "max_pool2d"):
