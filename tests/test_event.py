@@ -281,7 +281,7 @@ def test_run_and_run_saved(tmp_path, write_config):
     outcome = run(load_config(path))
     summary = json.loads((outcome.run_dir / "summary.json").read_text())
     assert summary["simulator"] == "event" and summary["spike_code"] == "ttfs_exact"
-    assert summary["num_steps"] == 16 and summary["snn_accuracy"] > 0.95
+    assert summary["num_steps"] == 8 and summary["snn_accuracy"] > 0.95
     assert summary["mean_decision_time"] == pytest.approx(summary["t_readout"])
     assert set(summary["clipped_fraction"]) == {"conv1", "conv2"}
     for name in ("results.h5", "accuracy.png", "first_spike_times.png", "ann_vs_snn.png",

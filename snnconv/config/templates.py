@@ -27,6 +27,7 @@ TEMPLATES = {
     "default": "every key with its default and a comment (the start for your own model)",
     "demo": "the bundled MNIST CNN, rate-coded IF neurons, 2000 bundled test images",
     "ttfs": "the bundled CNN with time-to-first-spike coding (dynamic threshold)",
+    "ttfs_exact": "the bundled CNN with exact time-to-first-spike coding, event-driven",
     "xylo": "a small MNIST network quantized to a SynSense Xylo chip",
     "stdp": "an unsupervised STDP network trained on the bundled MNIST subset",
     "compare": "a sweep (snnconv evaluate): rate coding against the TTFS codes",

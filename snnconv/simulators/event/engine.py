@@ -100,6 +100,11 @@ def runner(net: EventNetwork):
     lengths = {n: np.float32(win.lengths[win.clocks[n]]) for n in neurons}
     fanouts = {k: tf.constant(np.asarray(v, np.float32)) for k, v in net.fanouts.items()}
     spike_sources = [n for n in net.fanouts if win.spikes.get(n) and win.clocks[n] > 0]
+    # (N, 2) per spike source: a column of ones (spike counts), one of fan-outs (SynOps)
+    counts = {n: tf.constant(np.stack([np.ones(np.size(net.fanouts[n])),
+                                       np.ravel(net.fanouts[n])], axis=1).astype(np.float32))
+              for n in spike_sources}
+    ones = {n: tf.ones((int(math.prod(graph[n].output_shape)), 1)) for n in neurons}
     analog_sources = [n for n in net.fanouts if n not in spike_sources]
     stretch, frontier = _readout_stretch(graph, win)
     readout_clock = win.readout_clock
@@ -107,28 +112,27 @@ def runner(net: EventNetwork):
     # grid points inside the output's integration window, before the readout itself
     partial = [(k, t) for k, t in enumerate(grid[:-1]) if t > t_lo]
 
-    def cumulative(values, node, weights=None):
-        """(B, K): spikes of ``node`` (weighted by ``weights``) up to the end of each step."""
+    def cumulative(values, node, weights):
+        """(B, K, m): the columns of ``weights`` (N, m) summed over the spikes of
+        ``node`` up to the end of each step (a spike counts from its time on)."""
         t_min, t_max = win.window(node)
-        cols = []
-        total = None
+        flat = tf.reshape(values, (tf.shape(values)[0], -1))
+        cols, total = [], None
         for t in grid:
             if t < t_min:
                 cols.append(None)
                 continue
             if t >= t_max:
                 if total is None:
-                    fired = tf.cast(values > 0, tf.float32)
-                    total = _per_sample(fired if weights is None else fired * weights)
+                    total = tf.matmul(tf.cast(flat > 0, tf.float32), weights)
                 cols.append(total)
                 continue
-            hit = tf.cast(values >= np.float32(t_max - t), tf.float32)
-            cols.append(_per_sample(hit if weights is None else hit * weights))
-        zero = tf.zeros((tf.shape(values)[0],))
+            cols.append(tf.matmul(tf.cast(flat >= np.float32(t_max - t), tf.float32), weights))
+        zero = tf.zeros((tf.shape(flat)[0], weights.shape[1]))
         return tf.stack([zero if c is None else c for c in cols], axis=1)
 
     def per_step(cum):
-        return cum - tf.pad(cum[:, :-1], [(0, 0), (1, 0)])
+        return cum - tf.pad(cum[:, :-1], [(0, 0), (1, 0)] + [(0, 0)] * (len(cum.shape) - 2))
 
     def run_stretch(values, partial_values):
         vals = dict(partial_values)
@@ -153,10 +157,14 @@ def runner(net: EventNetwork):
             else:
                 values[node.name] = z
         batch = tf.shape(x)[0]
-        spikes = tuple(per_step(cumulative(values[n], n)) for n in neurons)
+        # per spike source one pass per grid point in its window: (count, fan-out) sums
+        counted = {n: per_step(cumulative(values[n], n, counts[n])) for n in spike_sources}
+        spikes = tuple(counted[n][..., 0] if n in counted
+                       else per_step(cumulative(values[n], n, ones[n]))[..., 0]
+                       for n in neurons)
         synops = tf.zeros((batch, K))
         for n in spike_sources:
-            synops = synops + per_step(cumulative(values[n], n, fanouts[n]))
+            synops = synops + counted[n][..., -1]
         if analog_sources:
             first = sum(_per_sample(tf.cast(tf.not_equal(values[n], 0), tf.float32)
                                     * fanouts[n]) for n in analog_sources)

@@ -24,7 +24,7 @@ from ...time_windows import TimeWindows, plan_windows
 FILE_KEY = "snnconv_event_network"
 FORMAT_VERSION = 1
 # readout steps: the class score is sampled at this many evenly spaced times up to the readout
-DEFAULT_READOUT_STEPS = 16
+DEFAULT_READOUT_STEPS = 8
 
 
 @dataclasses.dataclass(eq=False)

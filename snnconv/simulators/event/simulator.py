@@ -3,7 +3,7 @@
 No time step: every layer's spike times are computed in closed form, one
 layer after the other (:mod:`.engine`), so a sample costs about one ANN
 forward pass whatever the time resolution. For the shared evaluation the
-run is reported on a grid of ``readout_steps`` steps (default 16) of
+run is reported on a grid of ``readout_steps`` steps (default 8) of
 ``dt = t_readout / readout_steps``: the readout after step ``k`` is the
 output potential at ``k dt`` (what a readout at that time would give; the
 logits at ``t_readout``), spikes and SynOps are binned by spike time, and
