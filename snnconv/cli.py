@@ -5,7 +5,7 @@
     snnconv init PATH [--template NAME] [--force]
     snnconv demo [--set section.key=value ...]
     snnconv evaluate CONFIG [--set ...] [--snn FILE ...] [--force]
-    snnconv export --format nir SNN_FILE OUT.nir [--approximate]
+    snnconv export --format nir SNN_FILE OUT.nir [--approximate] [--avg-pool sum|avg]
     snnconv import-nir IN.nir [--out SNN.keras] [--dt DT] [--config CONFIG]
 
 User errors (:class:`snnconv.errors.SnnconvError`) are printed as one line,
@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the output format (nir)")
     p_export.add_argument("snn_file", metavar="SNN_FILE", help="the saved SNN (.keras)")
     p_export.add_argument("out", metavar="OUT", help="the file to write (e.g. snn.nir)")
+    p_export.add_argument("--avg-pool", choices=["sum", "avg"], default="sum",
+                          help="average pooling as NIR SumPool2d with its 1/k^2 folded into the "
+                               "next layer's weights (sum, the default: read by Norse, Lava, "
+                               "sinabs, SpiNNaker2, Spyx) or as AvgPool2d (avg: snnTorch)")
     p_export.add_argument("--approximate", action="store_true",
                           help="export what NIR cannot express exactly (reset by subtraction, "
                                "v >= threshold, several spikes per step, refractory period, "
@@ -255,7 +259,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise ModelLoadError(f"SNN file {args.snn_file} does not exist")
     _prepare_tensorflow(args)
     from snnconv.nirio import export_nir
-    graph = export_nir(args.snn_file, args.out, approximate=args.approximate)
+    graph = export_nir(args.snn_file, args.out, approximate=args.approximate,
+                       avg_pool=args.avg_pool)
     print(common.describe_nir(graph))
     print(f"wrote {args.out}")
     return 0

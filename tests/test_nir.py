@@ -616,6 +616,11 @@ def test_cli_export_writes_a_readable_graph(mnist_files, capsys):
                      "output": "Output"}
     assert len(g.edges) == 9 and float(g.metadata["dt"]) == 1.0
     assert g.metadata["conversion"]["threshold_mode"] == "strict"
+    avg = folder / "snn_avg.nir"
+    assert main(["export", "--format", "nir", "--avg-pool", "avg", str(folder / "snn.keras"),
+                 str(avg)]) == 0
+    kinds = {name: type(node).__name__ for name, node in nir.read(avg).nodes.items()}
+    assert kinds["avgpool1"] == kinds["maxpool2"] == "AvgPool2d"
 
 
 def test_cli_export_errors_exit_2(mnist_files, tmp_path, capsys, monkeypatch):
