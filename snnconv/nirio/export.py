@@ -15,12 +15,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ExportError
+from ..files import atomic_path, unique_name
 from .common import nir_shape, require_nir, same_padding, to_nir_layout
 
 # features NIR cannot express that approximate=True drops or changes, with what it does
@@ -104,7 +104,7 @@ class _Builder:
         return name
 
     def unique(self, name: str) -> str:
-        return _unique(name, self.nodes)
+        return unique_name(name, self.nodes)
 
     def problem(self, feature: str, layer: str):
         self.problems.setdefault(feature, []).append(layer)
@@ -194,7 +194,7 @@ def to_nir(snn, approximate: bool = False, avg_pool: str = "sum"):
         signals[layer.name] = sig
     out_layer = snn.output._keras_history[0].name
     final = signals[out_layer]
-    out_name = _unique("output", b.nodes)
+    out_name = unique_name("output", b.nodes)
     srcs, output_scale = _readout(b, out_name, final, f"the output of layer {out_layer!r}")
     b.add(out_name, nir.Output(output_type=np.array(nir_shape(final.shape))), srcs,
           nir_shape(final.shape))
@@ -218,15 +218,9 @@ def export_nir(snn, path, approximate: bool = False, avg_pool: str = "sum"):
     if path.parent and not path.parent.is_dir():
         raise ExportError(f"cannot write {path}: folder {path.parent} does not exist")
     # write beside the target and move into place only when it reads back
-    fd, tmp = tempfile.mkstemp(suffix=".nir.partial", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         nir.write(tmp, graph)
         _check_readback(nir, tmp, graph)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return graph
 
 
@@ -710,9 +704,3 @@ def _check_readback(nir, path, graph):
             {tuple(e) for e in back.edges} != {tuple(e) for e in graph.edges}:
         raise ExportError("the written NIR file reads back with other nodes or edges")
 
-
-def _unique(name: str, taken) -> str:
-    out, i = name, 1
-    while out in taken:
-        out, i = f"{name}_{i}", i + 1
-    return out

@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UnsupportedLayerError
+from ..files import unique_name
 from ..ir import Graph, Node
+from ..shapes import conv_out_len, pair
 from .common import flatten_order, ours_shape, plain, read_nir, require_nir, same_padding
 
 SUPPORTED = ("Input", "Output", "Affine", "Linear", "Conv2d", "AvgPool2d", "SumPool2d",
@@ -179,10 +181,7 @@ class _Walker:
 
     # -- helpers ---------------------------------------------------------
     def _add(self, node: Node) -> Node:
-        taken = {n.name for n in self.ir}
-        base, i = node.name, 1
-        while node.name in taken:
-            node.name, i = f"{base}_{i}", i + 1
+        node.name = unique_name(node.name, {n.name for n in self.ir})
         self.ir.append(node)
         return node
 
@@ -239,7 +238,7 @@ class _Walker:
                                      "expected a 2-D convolution of a (C, H, W) map")
         c, h, w = cur.nshape
         groups = int(np.asarray(node.groups).item())
-        stride, dilation = _pair(node.stride), _pair(node.dilation)
+        stride, dilation = pair(node.stride), pair(node.dilation)
         weight, groups = _regroup(node, weight, groups, c)
         cout, cin_g, kh, kw = weight.shape
         if groups == 1 and cin_g == c:
@@ -272,7 +271,7 @@ class _Walker:
                 pad = self._add(Node(f"{name}_pad", "zero_padding2d", [src], (h, w, c),
                                      params={"padding": ((ph, ph), (pw, pw))}))
                 src, padding = pad.name, "valid"
-        oh, ow = (_out_len(n, k, s, d, padding) for n, k, s, d in
+        oh, ow = (conv_out_len(n, k, s, padding, d) for n, k, s, d in
                   zip((h, w), (kh, kw), stride, dilation))
         if oh < 1 or ow < 1:
             self._refuse(name, node, f"the kernel does not fit the {h}x{w} input")
@@ -293,12 +292,12 @@ class _Walker:
         cur = self.cur
         if len(cur.nshape) != 3:
             self._refuse(name, node, f"pooling an input of shape {cur.nshape}")
-        if any(_pair(node.padding)):
-            self._refuse(name, node, f"padding {_pair(node.padding)}; snnconv imports "
-                                     "pooling without padding")
-        kernel, stride = _pair(node.kernel_size), _pair(node.stride)
+        if np.any(np.asarray(node.padding)):
+            self._refuse(name, node, f"padding {np.asarray(node.padding).tolist()}; snnconv "
+                                     "imports pooling without padding")
+        kernel, stride = pair(node.kernel_size), pair(node.stride)
         c, h, w = cur.nshape
-        oh, ow = (_out_len(n, k, s, 1, "valid") for n, k, s in zip((h, w), kernel, stride))
+        oh, ow = (conv_out_len(n, k, s, "valid") for n, k, s in zip((h, w), kernel, stride))
         ir = self._add(Node(name, "avg_pool2d", [cur.ir], (oh, ow, c),
                             params={"pool_size": kernel, "strides": stride, "padding": "valid"}))
         # snnconv averages; a sum is the average times the window size
@@ -461,22 +460,10 @@ def _tau_mem(node, dt: float, decay: float) -> float:
     return -dt / math.log(decay)
 
 
-def _pair(value) -> tuple[int, int]:
-    arr = np.asarray(value).ravel()
-    if arr.size == 1:
-        return (int(arr[0]), int(arr[0]))
-    return (int(arr[0]), int(arr[1]))
-
-
 def _padding(value):
     if isinstance(value, bytes):
         value = value.decode("utf8")
     if isinstance(value, str):
         return value if value == "same" else (0, 0)
-    return _pair(value)
+    return pair(value)
 
-
-def _out_len(n, k, s, d, padding):
-    if padding == "same":
-        return -(-n // s)
-    return (n - ((k - 1) * d + 1)) // s + 1
