@@ -127,6 +127,8 @@ def _read(f, file: Path) -> dict:
         for layer, g in f["ann_vs_snn"].items():
             pairs[layer] = {"ann": dataset("ann", g), "snn": dataset("snn", g),
                             "correlation": float(g.attrs.get("correlation", math.nan))}
+            if "snn_label" in g.attrs:
+                pairs[layer]["snn_label"] = str(g.attrs["snn_label"])
     # in network order, as spikes_per_step is (files written before ann_vs_snn
     # tracked its order list the layers alphabetically)
     order = {name: i for i, name in enumerate(out["spikes_per_step"])}

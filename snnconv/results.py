@@ -288,6 +288,8 @@ def _write_h5(path: Path, r: EvaluationResult, ann_accuracy, scales, ann_vs_snn,
             g = pairs.create_group(name)
             g["ann"], g["snn"] = p["ann"], p["snn"]
             g.attrs["correlation"] = p["correlation"]
+            if p.get("snn_label"):       # what the SNN side is, when not a rate
+                g.attrs["snn_label"] = p["snn_label"]
         f.attrs["config"] = config_text      # the resolved config, as in config.ini
         f.attrs.update(num_samples=r.num_samples, num_steps=r.num_steps, dt=r.dt,
                        top_k=r.top_k, ann_macs=r.ann_macs,

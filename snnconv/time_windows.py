@@ -151,7 +151,7 @@ class TimeWindows:
 
 
 def plan_windows(graph: Graph, clip: bool = False, max2avg_pool: bool = False,
-                 activation_max: dict | None = None) -> TimeWindows:
+                 activation_max: dict | None = None, exact: bool = True) -> TimeWindows:
     """The :class:`TimeWindows` of a normalised graph.
 
     ``activation_max``: node -> largest normalised activation; by default
@@ -159,6 +159,8 @@ def plan_windows(graph: Graph, clip: bool = False, max2avg_pool: bool = False,
     A neuron node without one gets a window of 1 (with a warning): its
     activations above the normalisation scale are then clipped.
     ``max2avg_pool``: max pooling runs as average pooling (a current).
+    ``exact=False``: only the clocks and delays are wanted (the other TTFS
+    codes' merges): max pooling of a current is then a current, not an error.
     """
     maxima = dict(graph.metadata.get("activation_max") or {}) if activation_max is None \
         else dict(activation_max)
@@ -180,7 +182,7 @@ def plan_windows(graph: Graph, clip: bool = False, max2avg_pool: bool = False,
         clocks[node.name] = latest
         if node.op == "max_pool2d" and not max2avg_pool:
             src = node.inputs[0]
-            if not spikes[src] and clocks[src] > 0:
+            if not spikes[src] and clocks[src] > 0 and exact:
                 raise SnnconvError(
                     f"node {node.name!r}: max pooling of {src!r}, a linear (non-spiking) "
                     "signal, has no exact spike-time form under ttfs_exact (only the "

@@ -634,3 +634,88 @@ def test_conv_bias_gated_per_sample(code):
     out = simulate_batch(snn, x, 6)
     np.testing.assert_array_equal(out.spikes["c"].sum(axis=1), [0, 18])
     np.testing.assert_array_equal(out.spikes["c"][1], [0, 9, 0, 9, 0, 0])
+
+
+# ------------------------------------------------------- branches of different depth
+
+def _branch_graph():
+    """in -> a (relu) -> b (relu); concat(b, a) -> out: a reaches the merge one layer
+    of neurons earlier than b."""
+    rng = np.random.default_rng(4)
+    nodes = [Node("in", "input", [], (4,)),
+             _dense_node("a", "in", _dyadic(rng, (4, 5), 0, 6, 8), np.zeros(5)),
+             _dense_node("b", "a", _dyadic(rng, (5, 5), -2, 6, 8), np.zeros(5)),
+             Node("cat", "concatenate", ["b", "a"], (10,), params={"axis": -1}),
+             _dense_node("out", "cat", _dyadic(rng, (10, 3), -4, 4, 8), np.zeros(3),
+                         activation="linear")]
+    g = Graph(nodes, name="branch")
+    g.scales = {n.name: np.float32(1.0) for n in nodes}
+    return g, _dyadic(rng, (6, 4), 1, 4, 4)
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_shallow_branch_is_delayed_at_the_merge(code):
+    from snnconv.simulators.ini.simulator import MERGE_DELAY
+    graph, x = _branch_graph()
+    dt = 0.25
+    snn = snnconv.convert(graph, spike_code=code, dt=dt)
+    delay = snn.get_layer("a_to_cat_delay")
+    assert delay.steps == round(MERGE_DELAY[code] / dt)
+    assert delay.mode == ("fifo" if code == "ttfs_dyn_thresh" else "step")
+    assert [lay.name for lay in snn.layers if "delay" in lay.name] == ["a_to_cat_delay"]
+    out = _probe(snn, ["a", "a_to_cat_delay"], x, 40)
+    first = _first_spike_steps(out["a"][0])
+    delayed = _first_spike_steps(out["a_to_cat_delay"][0])
+    fired = first != NEVER
+    assert fired.any()
+    np.testing.assert_array_equal(delayed[fired], first[fired] + delay.steps)
+    # merge_delay=0: no delay layer, the seed's behaviour
+    plain = snnconv.convert(graph, spike_code=code, dt=dt, merge_delay=0)
+    assert not [lay for lay in plain.layers if "delay" in lay.name]
+    # the delayed network decides in its compiled loop when its output first spikes
+    # in sequence mode
+    r = snnconv.evaluate(snn, x, np.zeros(len(x), int), num_steps=40, progress=False)
+    first_out = _first_spike_steps(_probe(snn, ["out"], x, 40)["out"][0]).min(axis=1)
+    np.testing.assert_array_equal(r.decision_steps, np.where(first_out == NEVER, 0, first_out))
+
+
+def test_delay_keeps_prospective_spikes_of_the_delayed_branch():
+    """ttfs_dyn_thresh: while a delayed branch's spikes are in transit, the merge still
+    counts them as prospective: before the delay has passed, the delayed prospective
+    half is the branch's first one."""
+    from snnconv.layers import SpikeDelay
+    layer = SpikeDelay(3, mode="fifo", spike_code="ttfs_dyn_thresh")
+    rng = np.random.default_rng(0)
+    psp = (rng.uniform(size=(2, 8, 4)) > 0.5).astype(np.float32)
+    pro = (rng.uniform(size=(2, 8, 4)) > 0.5).astype(np.float32)
+    frames = np.concatenate([psp, pro], axis=0)                # samples, then prospective
+    seq = np.asarray(layer(frames))
+    np.testing.assert_array_equal(seq[:2, :3], 0)
+    np.testing.assert_array_equal(seq[2:, :3], np.repeat(pro[:, :1], 3, axis=1))
+    np.testing.assert_array_equal(seq[:, 3:], frames[:, :5])
+    state = layer.initial_state(2, (4,))
+    steps = []
+    for t in range(8):
+        out, state = layer.step(frames[:, t], state)
+        steps.append(np.asarray(out))
+    np.testing.assert_array_equal(np.stack(steps, axis=1), seq)
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_ttfs_diagnostic_first_spike_time_against_activation(code):
+    """Per layer: first-spike times against the ANN activation, and their rank
+    correlation. The first layer, fed a constant current, fires at v_thresh / a: its
+    order is the activation order."""
+    from snnconv.simulators import get_simulator
+    graph, x = _branch_graph()
+    snn = snnconv.convert(graph, spike_code=code, dt=0.125)
+    pairs = get_simulator("INI").diagnostics(graph, snn, x, 80)
+    assert list(pairs) == ["a", "b", "out"]
+    for p in pairs.values():
+        assert p["snn_label"] == "first-spike time"
+        fired = ~np.isnan(p["snn"])
+        assert np.all(p["snn"][fired] > 0)
+    a = pairs["a"]
+    assert a["correlation"] > 0.95
+    # a neuron whose ANN activation is 0 never fires
+    assert np.all(np.isnan(a["snn"][a["ann"] <= 0]))

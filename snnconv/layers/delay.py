@@ -12,9 +12,9 @@ Two ways to delay:
   input has been on and outputs 1 once that count exceeds ``steps``. Its
   state is one number per element, whatever the delay;
 * ``mode="fifo"``: any signal, through a ring buffer of ``steps`` frames.
-  Before ``steps`` steps have passed it outputs zeros, or, with
-  ``hold_first``, the first frame (a constant current such as a bias has
-  then been on since before the start).
+  Before ``steps`` steps have passed it outputs zeros; under
+  ``ttfs_dyn_thresh`` the prospective half of the frames then holds the
+  first frame's (the branch's spikes are all still to come).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ DELAY_MODES = ("step", "fifo")
 class SpikeDelay(SpikeLayer):
     """Delays its input by ``steps`` time steps."""
 
-    def __init__(self, steps: int, mode: str = "fifo", hold_first: bool = False, **kwargs):
+    def __init__(self, steps: int, mode: str = "fifo", **kwargs):
         super().__init__(**kwargs)
         if int(steps) < 0:
             raise ValueError(f"SpikeDelay {self.name!r}: steps must be >= 0, got {steps}")
@@ -39,7 +39,9 @@ class SpikeDelay(SpikeLayer):
                              f"got {mode!r}")
         self.steps = int(steps)
         self.mode = mode
-        self.hold_first = bool(hold_first)
+        if self.prospective and mode == "step":
+            raise ValueError(f"SpikeDelay {self.name!r}: ttfs_dyn_thresh frames carry "
+                             "prospective spikes, which need mode 'fifo'")
 
     def frame_op(self, inputs):
         return inputs
@@ -63,8 +65,10 @@ class SpikeDelay(SpikeLayer):
             on = state[0] + ops.cast(inputs > 0, inputs.dtype)
             return ops.cast(on > self.steps, inputs.dtype), (on,)
         buffer, k = state
-        if self.hold_first:
-            buffer = ops.where(ops.equal(k, 0), ops.broadcast_to(inputs[None], ops.shape(buffer)),
+        if self.prospective:        # the prospective half starts as the first frame's
+            half = ops.shape(inputs)[0] // 2
+            first = ops.concatenate([ops.zeros_like(inputs[:half]), inputs[half:]], axis=0)
+            buffer = ops.where(ops.equal(k, 0), ops.broadcast_to(first[None], ops.shape(buffer)),
                                buffer)
         slot = k % self.steps
         out = ops.take(buffer, slot, axis=0)
@@ -78,12 +82,13 @@ class SpikeDelay(SpikeLayer):
             on = ops.cumsum(ops.cast(inputs > 0, inputs.dtype), axis=1)
             return ops.cast(on > self.steps, inputs.dtype)
         length = ops.shape(inputs)[1]
-        if self.hold_first:
-            head = ops.repeat(inputs[:, :1], self.steps, axis=1)
+        head = ops.repeat(inputs[:, :1], self.steps, axis=1)
+        if self.prospective:
+            half = ops.shape(inputs)[0] // 2
+            head = ops.concatenate([ops.zeros_like(head[:half]), head[half:]], axis=0)
         else:
-            head = ops.zeros_like(ops.repeat(inputs[:, :1], self.steps, axis=1))
+            head = ops.zeros_like(head)
         return ops.concatenate([head, inputs], axis=1)[:, :length]
 
     def get_config(self):
-        return {**super().get_config(), "steps": self.steps, "mode": self.mode,
-                "hold_first": self.hold_first}
+        return {**super().get_config(), "steps": self.steps, "mode": self.mode}

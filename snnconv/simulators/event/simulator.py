@@ -17,6 +17,7 @@ import numpy as np
 
 from ...errors import ConfigError, SnnconvError
 from ..base import BatchOutput, NetworkInfo, Simulator
+from ...diagnostics import EXACT_VALUE_LABEL
 from .network import (DEFAULT_READOUT_STEPS, EventNetwork, build_event_network, is_event_file,
                       load_event_network)
 
@@ -126,4 +127,5 @@ class EventSimulator(Simulator):
         from .engine import layer_values
         values = layer_values(net, x)
         return ann_vs_values(graph, x, {n: values[n] for n in net.windows.neurons
-                                        if n in {m.name for m in graph}})
+                                        if n in {m.name for m in graph}},
+                             label=EXACT_VALUE_LABEL)

@@ -34,7 +34,7 @@ def build_spiking_model(graph: Graph, neuron: dict, poisson_input: bool = False,
     different thresholds).
 
     ``delays`` maps ``(node, input node)`` to the options of a
-    :class:`~snnconv.layers.SpikeDelay` (``steps``, ``mode``, ``hold_first``)
+    :class:`~snnconv.layers.SpikeDelay` (``steps``, ``mode``)
     put on that connection. ``input_window`` and ``input_gain``: the analog
     input is a current during the first ``input_window`` steps only, times
     ``input_gain`` (``ttfs_exact``).

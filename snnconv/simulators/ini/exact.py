@@ -28,6 +28,7 @@ from ...errors import SnnconvError
 from ...ir import Graph
 from ...time_windows import TimeWindows, plan_windows
 from .builder import build_spiking_model
+from .delays import place_delays
 
 
 def window_steps(windows: TimeWindows, dt: float) -> list[int]:
@@ -47,7 +48,7 @@ def build_ttfs_exact_model(graph: Graph, dt: float, clip_windows: bool = False,
     n = window_steps(win, dt)
     k_max = [sum(n[:c + 1]) for c in range(len(n))]
     k_min = [k - m for k, m in zip(k_max, n)]
-    delays = _place_delays(g, win, k_max)
+    delays = place_delays(g, win, lambda a, b: k_max[b] - k_max[a])
     win = plan_windows(g, clip=clip_windows, activation_max=_maxima(graph, activation_max))
     for node in g:
         if node.has_weights:
@@ -73,53 +74,6 @@ def build_ttfs_exact_model(graph: Graph, dt: float, clip_windows: bool = False,
 
 
 def _maxima(graph: Graph, activation_max: dict | None) -> dict:
-    """The largest activations to plan with: the given ones, or the graph's (also for
-    the copies of nodes :func:`_place_delays` makes)."""
+    """The largest activations to plan with: the given ones, or the graph's."""
     return dict(graph.metadata.get("activation_max") or {}) if activation_max is None \
         else dict(activation_max)
-
-
-def _place_delays(g: Graph, win: TimeWindows, k_max: list[int]) -> dict:
-    """The :class:`~snnconv.layers.SpikeDelay` options per connection, for every merge
-    that reads an input of an earlier clock.
-
-    A delay in front of a current (a linear layer, pooling...) moves in front
-    of that node's inputs (a delay commutes with a linear map), until it
-    reaches spikes (delayed by ``mode="step"``) or the analog input (a ring
-    buffer). A current that other nodes read undelayed is first copied (the
-    copy, with the same weights, is the delayed path's own synapses), so that
-    its bias stays a constant current of the window it is read in.
-    """
-    delays: dict = {}
-
-    def push(node: str, src: str, steps: int):
-        s = g[src]
-        if win.spikes[src] or s.op == "input":
-            edge = delays.setdefault((node, src), {"steps": 0, "mode": "step" if win.spikes[src]
-                                                   else "fifo", "hold_first": False})
-            edge["steps"] += steps
-            return
-        if len(g.consumers(src)) > 1:
-            src = _copy_for(g, win, s, node)
-        for inp in g[src].inputs:
-            push(src, inp, steps)
-
-    for (node, src), (a, b) in win.delays.items():
-        push(node, src, k_max[b] - k_max[a])
-    return delays
-
-
-def _copy_for(g: Graph, win: TimeWindows, node, reader: str) -> str:
-    """A copy of ``node`` that only ``reader`` reads (inserted after it); its name."""
-    import dataclasses
-    name = f"{node.name}_for_{reader}"
-    copy = dataclasses.replace(node, name=name, inputs=list(node.inputs),
-                               params=dict(node.params),
-                               weights={k: v.copy() for k, v in node.weights.items()})
-    g.nodes.insert(g.nodes.index(node) + 1, copy)
-    r = g[reader]
-    r.inputs = [name if i == node.name else i for i in r.inputs]
-    win.clocks[name], win.spikes[name] = win.clocks[node.name], win.spikes[node.name]
-    if node.name in g.scales:
-        g.scales[name] = g.scales[node.name]
-    return name

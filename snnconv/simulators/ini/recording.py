@@ -48,3 +48,34 @@ def record_samples(snn, x: np.ndarray, steps: int, max_neurons: int = 64,
                                                 0).astype(np.int32)
         out[lay.name] = rec
     return out
+
+
+def first_spike_values(snn, x: np.ndarray, steps: int) -> dict[str, np.ndarray]:
+    """Per TTFS layer, every neuron's first-spike time for the samples ``x`` (NaN: it
+    did not fire within ``steps``); for ``ttfs_exact`` neurons the value the spike
+    carries instead, ``t_max - t_spike`` on the grid (0 without a spike).
+    ``{layer: (samples, ...)}``, from the layers' sequence mode."""
+    import keras
+
+    from ...neurons import TTFSExactNeuron
+    from .engine import spiking_layers
+
+    x = np.asarray(x, np.float32)
+    k = len(x)
+    layers = [lay for lay in spiking_layers(snn) if lay.spiking and lay.neuron.signal_is_psp]
+    if not layers:
+        return {}
+    frames = np.repeat(x[:, None], steps, axis=1)
+    outs = keras.Model(snn.inputs, [lay.output for lay in layers])([frames])
+    outs = outs if isinstance(outs, (list, tuple)) else [outs]
+    result = {}
+    for lay, psp in zip(layers, outs):
+        psp = np.asarray(psp)[:k] > 0                      # (k, T, ...); drop a prospective half
+        fired = psp.any(axis=1)
+        first = psp.argmax(axis=1)                         # step of the spike, 0-based
+        neuron = lay.neuron
+        if isinstance(neuron, TTFSExactNeuron):
+            result[lay.name] = np.where(fired, (neuron.window[2] - first) * neuron.dt, 0.0)
+        else:
+            result[lay.name] = np.where(fired, (first + 1) * neuron.dt, np.nan)
+    return result

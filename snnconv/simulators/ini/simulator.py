@@ -9,7 +9,15 @@ from ...ir import Graph
 from ...neurons import TTFSExactNeuron
 from ..base import NetworkInfo, Simulator, if_neuron_options
 from .builder import build_spiking_model
+from .delays import ttfs_merge_delays
 from .engine import input_layer, neuron_count, output_layer, simulate_batch, spiking_layers
+
+
+# ttfs / ttfs_dyn_thresh: a branch that reaches a merge through fewer layers of
+# neurons is delayed by this many v_thresh (time units) per layer it skips: about
+# the time one layer adds to the median first-spike time (Fashion-MNIST ResNet
+# example, dt 0.25: 0.5-0.75 per layer under ttfs, 1.5-2 under ttfs_dyn_thresh)
+MERGE_DELAY = {"ttfs": 0.5, "ttfs_dyn_thresh": 2.0}
 
 
 class IniSimulator(Simulator):
@@ -27,9 +35,13 @@ class IniSimulator(Simulator):
                 v_init: float = 0.0, poisson_input: bool = False, input_rate: float = 1000.0,
                 seed: int | None = None, max2avg_pool: bool = False,
                 threshold_mode: str = "inclusive", v_reset: float = 0.0,
-                clip_windows: bool = False):
+                clip_windows: bool = False, merge_delay: float | None = None):
         """``clip_windows`` (``ttfs_exact``): time windows of length 1 (the
-        normalisation scale) instead of each layer's largest activation."""
+        normalisation scale) instead of each layer's largest activation.
+        ``merge_delay`` (``ttfs``, ``ttfs_dyn_thresh``): the delay, per layer of
+        neurons, of a branch that reaches an ``Add`` or ``Concatenate`` through
+        fewer layers than another (None: ``MERGE_DELAY[spike_code] * v_thresh``;
+        0: none)."""
         spike_code = self.check_spike_code(spike_code)
         if spike_code == "ttfs_exact":
             # exact TTFS neurons on the dt grid (their windows set the threshold; the
@@ -51,6 +63,13 @@ class IniSimulator(Simulator):
             # reset, refractory, leak and multi-spike settings do not apply.
             neuron = {"model": "ttfs", "v_thresh": float(v_thresh), "dt": float(dt),
                       "dyn_thresh": spike_code == "ttfs_dyn_thresh"}
+            delay = MERGE_DELAY[spike_code] * float(v_thresh) if merge_delay is None \
+                else float(merge_delay)
+            graph, delays = ttfs_merge_delays(graph, delay, float(dt),
+                                              spike_code == "ttfs_dyn_thresh", max2avg_pool)
+            return build_spiking_model(graph, neuron, poisson_input=poisson_input,
+                                       input_rate=input_rate, seed=seed, spike_code=spike_code,
+                                       delays=delays)
         return build_spiking_model(graph, neuron, poisson_input=poisson_input,
                                    input_rate=input_rate, seed=seed, max2avg_pool=max2avg_pool,
                                    spike_code=spike_code)
@@ -107,12 +126,22 @@ class IniSimulator(Simulator):
         return record_samples(snn, x, steps)
 
     def diagnostics(self, graph, snn, x, steps):
-        """ANN activation against SNN rate per layer (rate code only: under the
-        TTFS codes a neuron's output is a step, not a rate)."""
-        if input_layer(snn).spike_code != "rate":
-            return None
-        from ...diagnostics import ann_vs_snn
-        return ann_vs_snn(graph, snn, x, steps)
+        """Per layer, the ANN activation against the SNN's rate (rate code), its
+        first-spike time (ttfs, ttfs_dyn_thresh; the output layer's neurons too,
+        against the ANN's logits through a ReLU) or the value its spike carries
+        (ttfs_exact)."""
+        from ...diagnostics import EXACT_VALUE_LABEL, ann_vs_snn, ann_vs_values
+        code = input_layer(snn).spike_code
+        if code == "rate":
+            return ann_vs_snn(graph, snn, x, steps)
+        from .recording import first_spike_values
+        values = first_spike_values(snn, x, steps)
+        g = graph.copy()
+        g.output_node.activation = "relu"          # what the TTFS output neurons receive
+        values = {k: v for k, v in values.items() if k in {n.name for n in g}}
+        if code == "ttfs_exact":
+            return ann_vs_values(g, x, values, label=EXACT_VALUE_LABEL)
+        return ann_vs_values(g, x, values, spike_times=True)
 
 
 def _readout_time(out) -> float | None:
