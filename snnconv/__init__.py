@@ -64,6 +64,7 @@ _API = {
     "load_model": ("snnconv.parsing", "load_model"),
     "normalize": ("snnconv.normalization", "normalize"),
     "convert": ("snnconv.conversion", "convert"),
+    "calibrate": ("snnconv.calibration", "calibrate"),
     "evaluate": ("snnconv.evaluation", "evaluate"),
     "EvaluationResult": ("snnconv.evaluation", "EvaluationResult"),
     "build_ann": ("snnconv.ann", "build_ann"),

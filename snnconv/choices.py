@@ -34,7 +34,10 @@ RESET_MODES = ("subtraction", "zero", "to_value")
 RESET_ALIASES = {"reset by subtraction": "subtraction", "reset to zero": "zero"}
 THRESHOLD_MODES = ("inclusive", "strict")
 
-NORMALIZATION_METHODS = ("max", "percentile")
+# t_aware: each layer's scale minimises the error of a T-step quantised activation
+NORMALIZATION_METHODS = ("max", "percentile", "t_aware")
+# post-conversion calibration (snnconv.calibration)
+CALIBRATION_METHODS = ("none", "light", "advanced")
 DISTRIBUTE_MODES = ("auto", "off", "multi_worker")
 XYLO_QUANTIZATION = ("global", "per_channel")
 BRIAN2_CODEGEN_TARGETS = ("numpy", "cython")

@@ -18,6 +18,18 @@ concatenation of branches with different scales carries one scale per
 channel, which the next weight layer absorbs; an ``add`` takes per-input
 ``coefficients`` ``λ_i / λ_add``.
 
+``method="t_aware"`` (after Li et al. 2021) picks each ReLU node's λ for a
+given number of steps ``T``: the one that minimises, over the data, the
+squared error between the activation ``a`` and what ``T`` steps of IF
+neurons (reset by subtraction, initial potential ``v_init`` in thresholds)
+can carry: ``λ·clip(floor(T·a/λ + v_init) / T, 0, 1)``. A lower λ clips
+more and quantises more finely; few steps want it lower than a percentile.
+It needs two passes over the data (maxima, histograms); the logits are
+scaled by the ``percentile`` as before.
+
+Nodes trained with a :class:`snnconv.layers.QCFS` activation carry their
+trained threshold (``params["qcfs"]``): it is their λ, whatever the method.
+
 Activations are computed batch by batch and the percentile is computed
 exactly (numpy's linear interpolation) in three streaming passes — maxima,
 histograms, then the values in the one or two histogram bins that hold the
@@ -39,20 +51,28 @@ _BINS = 4096
 
 
 def normalize(graph: Graph, x, method: str = "percentile", percentile: float = 99.9,
-              batch_size: int = 500, per_channel: bool = False) -> Graph:
+              batch_size: int = 500, per_channel: bool = False, num_steps: int = 32,
+              v_init: float = 0.0) -> Graph:
     """Return a copy of ``graph`` with normalised weights and ``graph.scales`` filled.
 
     ``x`` is the normalisation data: an array of inputs (scaled as the ANN
-    expects them) or a re-iterable of input batches.
+    expects them) or a re-iterable of input batches. ``num_steps`` and
+    ``v_init`` (the neurons' initial potential in thresholds) are used by
+    ``method="t_aware"`` only.
     """
     if method not in METHODS:
         raise ValueError(f"normalization method must be one of {METHODS}, got {method!r}")
     if not 0 < percentile <= 100:
         raise ValueError(f"percentile must be in (0, 100], got {percentile}")
+    if method == "t_aware" and int(num_steps) < 1:
+        raise ValueError(f"num_steps must be at least 1, got {num_steps}")
     q = 100.0 if method == "max" else float(percentile)
     maxima: dict[str, np.ndarray] = {}
     stats = activation_scales(graph, x, q, batch_size=batch_size, per_channel=per_channel,
-                              maxima=maxima)
+                              maxima=maxima,
+                              t_aware=(int(num_steps), float(v_init))
+                              if method == "t_aware" else None)
+    stats.update(qcfs_scales(graph))
     g = apply_scales(graph, stats)
     # the largest normalised activation of every measured node (above 1 after a
     # percentile): the time windows of spike_code ttfs_exact cover it
@@ -63,10 +83,12 @@ def normalize(graph: Graph, x, method: str = "percentile", percentile: float = 9
 
 
 def activation_scales(graph: Graph, x, q: float, batch_size: int = 500,
-                      per_channel: bool = False,
-                      maxima: dict | None = None) -> dict[str, np.ndarray]:
+                      per_channel: bool = False, maxima: dict | None = None,
+                      t_aware: tuple[int, float] | None = None) -> dict[str, np.ndarray]:
     """The ``q``-th percentile of the positive activations of every ReLU node,
     and of the output node's positive pre-activations (its logits).
+    ``t_aware=(T, v_init)``: the ReLU nodes' scales are T-aware instead (see
+    the module docstring).
 
     Returns ``{node name: scalar array or (channels,) array}``. A node that
     never activates gets 1 (nothing to scale).
@@ -85,7 +107,8 @@ def activation_scales(graph: Graph, x, q: float, batch_size: int = 500,
     if not measured:
         return {}
     model = build_ann(graph, outputs=measured)
-    trackers = {name: _StreamingPercentile(q) for name in measured}
+    trackers = {name: _StreamingPercentile(q) if t_aware is None or name == logits
+                else _TAwareScale(*t_aware) for name in measured}
 
     def activations():
         n_seen = 0
@@ -98,12 +121,11 @@ def activation_scales(graph: Graph, x, q: float, batch_size: int = 500,
         if n_seen == 0:
             raise SnnconvError("normalisation data is empty")
 
-    for stage in (0, 1, 2):
-        if stage == 1 and q == 100.0:
-            break
+    for stage in range(max(t.passes for t in trackers.values())):
         for acts in activations():
             for name, a in acts.items():
-                trackers[name].feed(stage, a)
+                if stage < trackers[name].passes:
+                    trackers[name].feed(stage, a)
     if maxima is not None:      # each node's largest value (per channel, if so measured)
         maxima.update({name: t.max for name, t in trackers.items()})
     return {name: t.result() for name, t in trackers.items()}
@@ -217,6 +239,11 @@ class _StreamingPercentile:
         self.max = self.count = self.hist = None
         self.kept: list[list[np.ndarray]] = []
 
+    @property
+    def passes(self) -> int:
+        """Passes over the data it needs (the maximum needs one)."""
+        return 1 if self.q == 100.0 else 3
+
     def _bin(self, a):
         top = np.where(self.max > 0, self.max, 1.0)
         return np.minimum((a / top * _BINS).astype(np.int64), _BINS - 1)
@@ -271,3 +298,38 @@ class _StreamingPercentile:
                 out[c] = lo + (rank[c] - k[c]) * (hi - lo)
         out = np.where(out > 0, out, 1.0)   # a silent layer/channel keeps its weights
         return np.array(out[0]) if out.size == 1 else out
+
+
+class _TAwareScale(_StreamingPercentile):
+    """The T-aware λ of each column (see the module docstring), from the
+    histogram of its positive values (stages 0 and 1 of the percentile)."""
+
+    passes = 2
+
+    def __init__(self, num_steps: int, v_init: float):
+        super().__init__(100.0)
+        self.num_steps, self.v_init = int(num_steps), float(v_init)
+
+    def result(self) -> np.ndarray:
+        out = np.array([t_aware_scale(h, m, self.num_steps, self.v_init) if m > 0 else 1.0
+                        for h, m in zip(self.hist, self.max)])
+        return np.array(out[0]) if out.size == 1 else out
+
+
+def t_aware_scale(hist: np.ndarray, top: float, num_steps: int, v_init: float = 0.0,
+                  candidates: int = 400) -> float:
+    """The λ in ``(0, top]`` (``candidates`` values) minimising the squared error
+    between the values of a histogram of ``[0, top]`` (at its bin centres) and
+    their ``num_steps``-step quantisation ``λ·clip(floor(T·a/λ + v_init)/T, 0, 1)``."""
+    bins = len(hist)
+    centres = (np.arange(bins) + 0.5) / bins * top
+    lams = top * np.arange(1, candidates + 1) / candidates
+    levels = np.clip(np.floor(num_steps * centres / lams[:, None] + v_init) / num_steps, 0, 1)
+    err = (np.square(centres - lams[:, None] * levels) * hist).sum(axis=1)
+    return float(lams[int(np.argmin(err))])
+
+
+def qcfs_scales(graph: Graph) -> dict[str, np.ndarray]:
+    """The trained thresholds of the nodes with a QCFS activation: their λ."""
+    return {n.name: np.array(float(n.params["qcfs"]["threshold"]))
+            for n in graph if n.params.get("qcfs")}

@@ -85,15 +85,22 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
     if tools.normalize and snn_file is None:
         x_norm, n_norm = data["norm"]
         graph = normalize(graph, x_norm, method=norm.method, percentile=norm.percentile,
-                          batch_size=norm.batch_size, per_channel=norm.per_channel)
+                          batch_size=norm.batch_size, per_channel=norm.per_channel,
+                          num_steps=norm.num_steps or sim.num_steps,
+                          v_init=config.cell.v_init / config.cell.v_thresh)
         say(f"normalised on {n_norm} samples ({norm.method}"
-            + (f" {norm.percentile:g}" if norm.method == "percentile" else "") + ")")
+            + (f" {norm.percentile:g}" if norm.method == "percentile" else "")
+            + (f", T = {norm.num_steps or sim.num_steps}" if norm.method == "t_aware" else "")
+            + ")")
 
     if snn_file is not None:
         snn = backend.load(snn_file)
         say(f"loaded the SNN {snn_file}")
     else:
         snn = backend.convert(graph, spike_code=config.conversion.spike_code, **options)
+    calibration = {}
+    if config.calibration.method != "none" and snn_file is None and not check_only:
+        snn, calibration = _calibrate(config, backend, snn, graph, data, say)
     for line in backend.summary_lines(snn):
         say(line)
     if check_only:
@@ -122,11 +129,47 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
         summary = write_results(stage, result, ann_accuracy, config.to_ini(),
                                 scales=graph.scales, plot=config.output.plot,
                                 ann_vs_snn=pairs, samples=samples,
-                                extra=_describe(config, graph, backend, snn, snn_file))
+                                extra={**_describe(config, graph, backend, snn, snn_file),
+                                       **calibration})
     if verbose:
         print(format_run(summary, result))
         print(run_note(run_dir, summary))
     return RunOutcome(run_dir, summary, ann_accuracy, result, snn)
+
+
+def _calibrate(config, backend, snn, graph, data, say):
+    """The calibrated network (``[calibration]``, on the first normalisation
+    samples) and what was done, for the summary."""
+    import time
+
+    cal = config.calibration
+    if data is None or data.get("norm") is None:
+        raise DataError(f"calibration.method = {cal.method} needs unlabelled samples: the "
+                        "dataset's x_norm (or x_train) and tools.normalize, tools.simulate or "
+                        "tools.evaluate_ann on; or set calibration.method = none")
+    x_norm, n_norm = data["norm"]
+    n = min(cal.num_samples, n_norm)
+    steps = cal.num_steps or config.simulation.num_steps
+    start = time.perf_counter()
+    snn = backend.calibrate(snn, graph, _take(x_norm, n), steps, cal.method)
+    seconds = time.perf_counter() - start
+    say(f"calibrated ({cal.method}) on {n} samples for T = {steps} in {seconds:.1f} s")
+    return snn, {"calibration": {"method": cal.method, "num_samples": n, "num_steps": steps,
+                                 "seconds": round(seconds, 2)}}
+
+
+def _take(x, n: int):
+    """The first ``n`` samples of an array, a lazy view or an iterable of batches."""
+    if hasattr(x, "limit") or hasattr(x, "__getitem__"):
+        return _first(x, n)
+    out, got = [], 0
+    for batch in x:
+        xb = np.asarray(batch[0] if isinstance(batch, tuple) else batch)[:n - got]
+        out.append(xb)
+        got += len(xb)
+        if got >= n:
+            break
+    return np.concatenate(out)
 
 
 def _describe(config, graph, backend, snn, snn_file) -> dict:

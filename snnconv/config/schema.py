@@ -16,10 +16,10 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
-from ..choices import (BRIAN2_CODEGEN_TARGETS, DISTRIBUTE_MODES,  # noqa: F401 (re-exported)
-                       NORMALIZATION_METHODS, RESET_ALIASES, RESET_MODES, SIMULATORS,
-                       SPIKE_CODE_ALIASES, SPIKE_CODES, STDP_RULES, THRESHOLD_MODES,
-                       XYLO_QUANTIZATION)
+from ..choices import (BRIAN2_CODEGEN_TARGETS, CALIBRATION_METHODS,  # noqa: F401 (re-exported)
+                       DISTRIBUTE_MODES, NORMALIZATION_METHODS, RESET_ALIASES, RESET_MODES,
+                       SIMULATORS, SPIKE_CODE_ALIASES, SPIKE_CODES, STDP_RULES,
+                       THRESHOLD_MODES, XYLO_QUANTIZATION)
 
 # Allowed values of the config's own (file and chip) keys
 DATASET_FORMATS = ("npz", "folder")
@@ -194,6 +194,7 @@ class NormalizationConfig:
     num_norm_samples: int = _at_least_one()
     batch_size: int = _at_least_one()
     per_channel: bool = _key("bool")
+    num_steps: int = _key("int", min=0)          # t_aware; 0: the simulation's steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,6 +203,15 @@ class ConversionConfig:
 
     spike_code: str = _key("choice", choices=SPIKE_CODES, aliases=SPIKE_CODE_ALIASES)
     max2avg_pool: bool = _key("bool")
+
+
+@dataclasses.dataclass(frozen=True)
+class CalibrationConfig:
+    """``[calibration]``: post-conversion calibration (:mod:`snnconv.calibration`)."""
+
+    method: str = _key("choice", choices=CALIBRATION_METHODS)
+    num_samples: int = _at_least_one()
+    num_steps: int = _key("int", min=0)          # 0: the simulation's steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -300,6 +310,7 @@ SECTIONS: dict[str, type] = {
     "input": InputConfig,
     "normalization": NormalizationConfig,
     "conversion": ConversionConfig,
+    "calibration": CalibrationConfig,
     "simulation": SimulationConfig,
     "cell": CellConfig,
     "output": OutputConfig,
@@ -335,6 +346,7 @@ class Config:
     input: InputConfig
     normalization: NormalizationConfig
     conversion: ConversionConfig
+    calibration: CalibrationConfig
     simulation: SimulationConfig
     cell: CellConfig
     output: OutputConfig

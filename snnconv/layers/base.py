@@ -33,6 +33,10 @@ batch, the prospective spikes that give each neuron's missing impulse
 Layers whose neurons spike hold a non-trainable ``fanout`` weight: for
 each neuron, the number of synapses its spike drives in the layers it
 feeds (filled in by the converter; used to count synaptic operations).
+A rate-coded layer made with ``initial_potentials=True`` also holds a
+``v_init`` weight: every neuron's own initial membrane potential (set by
+calibration, :mod:`snnconv.calibration`), in place of the neuron model's
+single ``v_init``.
 """
 from __future__ import annotations
 
@@ -48,7 +52,7 @@ class SpikeLayer(keras.layers.Layer):
     """Base class: synapse + optional neurons over a time sequence."""
 
     def __init__(self, activation: str = "linear", neuron: dict | None = None, gain=None,
-                 spike_code: str = "rate", **kwargs):
+                 spike_code: str = "rate", initial_potentials: bool = False, **kwargs):
         super().__init__(**kwargs)
         if spike_code not in SPIKE_CODES:
             raise ValueError(f"{type(self).__name__} {self.name!r}: spike_code must be one of "
@@ -68,6 +72,10 @@ class SpikeLayer(keras.layers.Layer):
         self.activation = activation
         self.neuron_config = dict(neuron) if activation == "relu" else None
         self.neuron = make_neuron(self.neuron_config)
+        self.initial_potentials = bool(initial_potentials)
+        if self.initial_potentials and (activation != "relu" or spike_code != "rate"):
+            raise ValueError(f"{type(self).__name__} {self.name!r}: initial_potentials needs "
+                             "rate-coded neurons (activation relu, spike_code rate)")
 
     @property
     def spiking(self) -> bool:
@@ -142,6 +150,8 @@ class SpikeLayer(keras.layers.Layer):
         if not self.spiking:
             return ()
         shape = (batch_size,) + tuple(self.frame_output_shape(input_frame_shape))
+        if self.initial_potentials:
+            return tuple(self.neuron.initial_state(ops.zeros(shape), self.v_init))
         return tuple(self.neuron.initial_state(ops.zeros(shape)))
 
     def step(self, inputs, state):
@@ -184,6 +194,10 @@ class SpikeLayer(keras.layers.Layer):
             out = self.synapse_output_shape(input_shape)
             self.fanout = self.add_weight(name="fanout", shape=tuple(out[2:]),
                                           initializer="zeros", trainable=False)
+            if self.initial_potentials:
+                self.v_init = self.add_weight(
+                    name="v_init", shape=tuple(out[2:]), trainable=False,
+                    initializer=keras.initializers.Constant(self.neuron.v_init))
         self.built = True
 
     def call(self, inputs):
@@ -191,7 +205,8 @@ class SpikeLayer(keras.layers.Layer):
             current = self.synapse(inputs)
             if not self.spiking:
                 return current
-            out = self.neuron.run(current)
+            out = self.neuron.run(current, v0=self.v_init) if self.initial_potentials \
+                else self.neuron.run(current)
             out = out[0] if isinstance(out, tuple) else out
             return self._amplified(out)
         x, p = _split_halves(inputs)
@@ -208,6 +223,8 @@ class SpikeLayer(keras.layers.Layer):
         config = super().get_config()
         config.update(activation=self.activation, neuron=self.neuron_config, gain=self.gain,
                       spike_code=self.spike_code)
+        if self.initial_potentials:   # absent otherwise: files saved before it load unchanged
+            config["initial_potentials"] = True
         return config
 
 

@@ -137,8 +137,10 @@ class IFNeuron:
     def get_config(self) -> dict:
         return {"model": "if", **dataclasses.asdict(self)}
 
-    def initial_state(self, like) -> IFState:
-        v = ops.zeros_like(like) + self.v_init
+    def initial_state(self, like, v0=None) -> IFState:
+        """The state before the first step: ``v = v_init`` everywhere, or ``v0``
+        (per-neuron initial potentials, broadcast to ``like``) when given."""
+        v = ops.zeros_like(like) + (self.v_init if v0 is None else v0)
         return IFState(v, ops.zeros_like(like))
 
     def step(self, current, state: IFState):
@@ -153,8 +155,9 @@ class IFNeuron:
         n, new = if_step(current, IFState(*state), self.params)
         return n, None, new
 
-    def run(self, currents, return_potentials: bool = False):
-        """Simulate a batch: ``currents`` is ``(batch, time, ...)``.
+    def run(self, currents, return_potentials: bool = False, v0=None):
+        """Simulate a batch: ``currents`` is ``(batch, time, ...)``; ``v0``: per-neuron
+        initial potentials (see :meth:`initial_state`).
 
         Returns the spike counts per step, same shape (and the membrane
         potential after each step when asked). The loop over time is a
@@ -167,6 +170,6 @@ class IFNeuron:
             n, new = if_step(current, IFState(*state), p)
             return new, ((n, new.v) if return_potentials else (n,))
 
-        out = scan_time(step, self.initial_state(seq[0]), seq)
+        out = scan_time(step, self.initial_state(seq[0], v0), seq)
         out = tuple(ops.moveaxis(o, 0, 1) for o in out)
         return out if return_potentials else out[0]

@@ -83,6 +83,8 @@ class Simulator:
     # False for a backend whose simulation is not stepped in time (event-driven):
     # the evaluation then needs neither a duration nor a number of steps
     needs_steps: ClassVar[bool] = True
+    # the spike codes whose networks :meth:`calibrate` calibrates (none: it refuses)
+    calibrates: ClassVar[tuple[str, ...]] = ()
 
     # -- conversion ------------------------------------------------------------
     def convert(self, graph, spike_code: str = "rate", **options):
@@ -119,6 +121,9 @@ class Simulator:
             raise ConfigError(f"simulation.early_stopping = true cannot be used with "
                               f"simulation.simulator = {self.name}: it always simulates every "
                               "step; set it to false")
+        method = config.calibration.method
+        if converting and method != "none" and code not in self.calibrates:
+            raise ConfigError(self._no_calibration(method, code))
 
     def check_spike_code(self, spike_code: str) -> str:
         """``spike_code`` in its canonical name, or a ConfigError if not made here."""
@@ -132,6 +137,20 @@ class Simulator:
         codes = self.spike_codes
         return (f"it runs the {codes[0]} code only" if len(codes) == 1
                 else f"available: {', '.join(codes)}")
+
+    def calibrate(self, net, graph, x, num_steps: int, method: str = "light", **options):
+        """A copy of ``net`` calibrated for ``num_steps`` steps on the inputs ``x``
+        against the ANN of ``graph`` (the normalised graph it was converted from);
+        see :mod:`snnconv.calibration`. Backends that cannot refuse."""
+        raise ConfigError(self._no_calibration(method, None))
+
+    def _no_calibration(self, method: str, code: str | None) -> str:
+        if not self.calibrates:
+            return (f"calibration.method = {method} cannot be used with simulation.simulator = "
+                    f"{self.name}: it calibrates no networks; set calibration.method = none")
+        return (f"calibration.method = {method} cannot be used with conversion.spike_code = "
+                f"{code} on simulation.simulator = {self.name}: it calibrates "
+                f"{', '.join(self.calibrates)} networks; set calibration.method = none")
 
     # -- running ---------------------------------------------------------------
     def accepts(self, net) -> bool:

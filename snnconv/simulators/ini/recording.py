@@ -39,7 +39,8 @@ def record_samples(snn, x: np.ndarray, steps: int, max_neurons: int = 64,
         rec = {"neurons": pick, "spikes": events[:, :, pick].astype(np.float32)}
         if not lay.neuron.signal_is_psp:    # IF neurons: their membrane potential too
             inputs = keras.Model(snn.inputs, lay.input)([frames])
-            _, v = lay.neuron.run(lay.synapse(inputs), return_potentials=True)
+            v0 = lay.v_init if lay.initial_potentials else None    # calibrated, per neuron
+            _, v = lay.neuron.run(lay.synapse(inputs), return_potentials=True, v0=v0)
             rec["v"] = np.asarray(v).reshape(k, steps, -1)[:, :, pick].astype(np.float32)
             rec["v_thresh"] = np.float32(lay.neuron.v_thresh)
         else:

@@ -28,6 +28,7 @@ class IniSimulator(Simulator):
     distributes = True
     saves = True
     file_suffix = ".keras"
+    calibrates = ("rate",)
 
     def convert(self, graph: Graph, spike_code: str = "rate", *, v_thresh: float = 1.0,
                 reset: str = "subtraction", tau_refrac: float = 0.0, dt: float = 1.0,
@@ -77,6 +78,10 @@ class IniSimulator(Simulator):
     def options_from_config(self, config) -> dict:
         self.check_config(config)
         return if_neuron_options(config)
+
+    def calibrate(self, snn, graph, x, num_steps, method="light", **options):
+        from .calibration import calibrate
+        return calibrate(snn, graph, x, num_steps, method, **options)
 
     def accepts(self, snn) -> bool:
         import keras
