@@ -10,9 +10,10 @@ Layout of ``<run dir>/``:
   output spike, 0 if none),
   ``spikes_per_step/<layer>`` ``(T,)`` (mean spikes per sample in each step),
   ``normalization/<node>`` (the scale λ of each node),
-  ``ann_vs_snn/<layer>/ann`` and ``/snn`` (rate code: normalised ANN
-  activations and SNN rates × spike amplitude of up to 2000 sample-neuron
-  pairs, attribute ``correlation``),
+  ``ann_vs_snn/<layer>/ann`` and ``/snn`` (normalised ANN activations and,
+  for up to 2000 sample-neuron pairs, the SNN rates × spike amplitude, the
+  first-spike times of the TTFS codes (NaN: none) or the values ttfs_exact's
+  spikes carry; attributes ``correlation`` and, but for rates, ``snn_label``),
   ``samples/<layer>/`` (the first few samples: ``neurons`` (n,) indices of
   the recorded neurons in the flattened layer, ``spikes`` (K, T, n) spikes
   per step, ``v`` (K, T, n) membrane potential and ``v_thresh`` for IF
