@@ -136,8 +136,8 @@ class TimeWindows:
                 "neurons": list(self.neurons), "lengths": list(self.lengths),
                 "output": self.output,
                 "delays": [[n, s, a, b] for (n, s), (a, b) in self.delays.items()],
-                "bias_clocks": {k: list(v) for k, v in self.bias_clocks.items()}, "clipped": self.clipped,
-                "unmeasured": list(self.unmeasured)}
+                "bias_clocks": {k: list(v) for k, v in self.bias_clocks.items()},
+                "clipped": self.clipped, "unmeasured": list(self.unmeasured)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "TimeWindows":

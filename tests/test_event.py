@@ -290,7 +290,8 @@ def test_run_and_run_saved(tmp_path, write_config):
     from snnconv.report import read_results
     pairs = read_results(outcome.run_dir)["ann_vs_snn"]
     assert list(pairs) == ["conv1", "conv2"]
-    assert pairs["conv1"]["snn_label"].startswith("t_max") and pairs["conv1"]["correlation"] > 0.999
+    assert pairs["conv1"]["snn_label"].startswith("t_max")
+    assert pairs["conv1"]["correlation"] > 0.999
     saved = run(load_config(path, {"paths": {"log_dir_of_current_run": str(tmp_path / "re")}}),
                 snn_file=outcome.run_dir / "snn.npz")
     assert saved.result.accuracy == outcome.result.accuracy

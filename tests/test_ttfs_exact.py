@@ -124,9 +124,10 @@ def _dense_net():
     nodes = [Node("in", "input", [], (6,))]
     src = "in"
     for i, (n_in, n_out) in enumerate([(6, 12), (12, 10)]):
+        kernel = rng.normal(size=(n_in, n_out)).astype(np.float32) * 0.5
+        bias = rng.normal(size=n_out).astype(np.float32) * 0.2
         nodes.append(Node(f"h{i}", "dense", [src], (n_out,), activation="relu",
-                          weights={"kernel": rng.normal(size=(n_in, n_out)).astype(np.float32) * 0.5,
-                                   "bias": rng.normal(size=n_out).astype(np.float32) * 0.2}))
+                          weights={"kernel": kernel, "bias": bias}))
         src = f"h{i}"
     nodes.append(Node("out", "dense", [src], (4,), activation="softmax",
                       weights={"kernel": rng.normal(size=(10, 4)).astype(np.float32),

@@ -1,4 +1,4 @@
-"""Exact time-to-first-spike neurons (``spike_code = ttfs_exact``), after Stanojevic et al. 2023/2024.
+"""Exact time-to-first-spike neurons (``spike_code = ttfs_exact``, Stanojevic et al. 2023/2024).
 
 A neuron of a layer whose time window is ``[t_min, t_max)``, ``T = t_max - t_min``
 (see :mod:`snnconv.time_windows` for the windows and the algebra):

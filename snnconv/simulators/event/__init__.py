@@ -1,6 +1,7 @@
-"""The event-driven target simulator (``simulation.simulator = event``, ``spike_code = ttfs_exact``).
+"""The event-driven simulator (``simulation.simulator = event``, ``spike_code = ttfs_exact``).
 
-* :mod:`.network` — :class:`EventNetwork` (the normalised graph, its time windows, fan-outs), saving and loading;
+* :mod:`.network` — :class:`EventNetwork` (the normalised graph, its time windows,
+  fan-outs), saving and loading;
 * :mod:`.engine` — the closed-form, layer-by-layer computation of a batch's spike times;
 * :mod:`.simulator` — the registry entry.
 """

@@ -1,4 +1,4 @@
-"""The event-driven simulator's engine: every layer's spike times in closed form, layer after layer.
+"""The event-driven simulator's engine: each layer's spike times in closed form, layer by layer.
 
 For a batch, one compiled function walks the graph once. Each node's
 operation is computed once (a dense product, a convolution, a pooling...,
@@ -90,7 +90,6 @@ def runner(net: EventNetwork):
         return cached
     graph, win = net.graph, net.windows
     nodes = [_float32_weights(n) for n in graph]
-    by_name = {n.name: n for n in nodes}
     neurons = list(win.neurons)
     out_name = win.output
     K = net.readout_steps
@@ -238,7 +237,8 @@ def layer_values(net: EventNetwork, x: np.ndarray) -> dict:
         z = node_op(_float32_weights(node),
                     [values[s] for s in node.inputs])
         if node.name in net.windows.neurons:
-            z = ttfs_exact_fire(z, np.float32(net.windows.lengths[net.windows.clocks[node.name]]))[0]
+            length = net.windows.lengths[net.windows.clocks[node.name]]
+            z = ttfs_exact_fire(z, np.float32(length))[0]
         values[node.name] = z
     return {k: np.asarray(v) for k, v in values.items()}
 
