@@ -8,7 +8,9 @@ against the original model.
 Each node becomes one Keras layer with the node's weights; a weight node
 applies its activation inside the layer, any other node with a non-linear
 activation gets a separate ``Activation`` layer after it, so every node's
-*post-activation* output is one Keras tensor. Layer names are the node names
+*post-activation* output is one Keras tensor. A node trained with a QCFS
+activation (``params["qcfs"]``) gets its :class:`~snnconv.layers.QCFS` after
+it, with the threshold in the node's normalised units. Layer names are the node names
 (characters Keras refuses, such as ``/``, become ``_``).
 """
 from __future__ import annotations
@@ -94,6 +96,20 @@ def _apply(node: Node, inputs: list, used: set[str]):
     return out
 
 
+def _apply_qcfs(node: Node, inputs: list, used: set[str], scale):
+    """A node trained with a QCFS activation: its layer, then the QCFS (with the
+    threshold in the node's normalised units when the graph is normalised)."""
+    import dataclasses
+
+    from .layers.qcfs import QCFS
+
+    out = _apply(dataclasses.replace(node, activation="linear"), inputs, used)
+    qcfs = node.params["qcfs"]
+    threshold = qcfs["threshold"] / (1.0 if scale is None else float(np.max(scale)))
+    return QCFS(qcfs["levels"], initial_threshold=threshold,
+                name=_layer_name(f"{node.name}_qcfs", used))(out)
+
+
 def build_ann(graph: Graph, outputs=None):
     """Rebuild ``graph`` as a Keras functional model.
 
@@ -113,7 +129,10 @@ def build_ann(graph: Graph, outputs=None):
                                       name=_layer_name(node.name, used))
             tensors[node.name] = model_input
         else:
-            tensors[node.name] = _apply(node, [tensors[s] for s in node.inputs], used)
+            ins = [tensors[s] for s in node.inputs]
+            tensors[node.name] = _apply_qcfs(node, ins, used, graph.scales.get(node.name)) \
+                if node.params.get("qcfs") and node.activation == "relu" \
+                else _apply(node, ins, used)
     if outputs is None:
         selected = tensors[graph.output_node.name]
     elif isinstance(outputs, str) and outputs == "all":

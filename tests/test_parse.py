@@ -16,6 +16,11 @@ from snnconv.parsing import SUPPORTED_LAYERS, load_model, parse  # noqa: E402
 L = keras.layers
 
 
+def _qcfs(**kwargs):
+    from snnconv.layers import QCFS
+    return QCFS(levels=4, initial_threshold=0.7, **kwargs)
+
+
 # ----------------------------------------------------------------------------- helpers
 
 def _randomize(model, seed=0):
@@ -121,6 +126,7 @@ LAYER_MODELS = {
                                    L.Flatten(name="f"), L.Dense(2, name="o")),
     # elementwise affine preprocessing, folded into the layers that read it
     # (tests/test_preprocessing.py has the cases in detail)
+    "qcfs": lambda: _seq((6,), L.Dense(5, name="d"), _qcfs(name="q"), L.Dense(3, name="o")),
     "rescaling_normalization": lambda: _seq(
         (6, 6, 2), L.Rescaling(0.5, offset=-1.0, name="rs"),
         L.Normalization(mean=[0.5, -1.0], variance=[2.0, 0.5], name="nz"),

@@ -1,6 +1,8 @@
-"""Keras 3 spiking layers. Importing this module registers them for loading."""
+"""Keras 3 spiking layers, and the QCFS activation for training convertible ANNs.
+Importing this module registers them for loading."""
 from .base import SpikeLayer
 from .delay import SpikeDelay
+from .qcfs import QCFS
 from .pooling import SpikeAveragePooling2D, SpikeGlobalAveragePooling2D, SpikeMaxPooling2D
 from .routing import (SpikeAdd, SpikeConcatenate, SpikeFlatten, SpikeIdentity, SpikeInput,
                       SpikeReshape, SpikeZeroPadding2D)
@@ -11,4 +13,5 @@ CUSTOM_OBJECTS = {cls.__name__: cls for cls in (
     SpikeGlobalAveragePooling2D, SpikeFlatten, SpikeReshape, SpikeConcatenate, SpikeAdd,
     SpikeZeroPadding2D, SpikeIdentity, SpikeInput, SpikeDelay)}
 
-__all__ = ["SpikeLayer", "CUSTOM_OBJECTS", *CUSTOM_OBJECTS]
+# QCFS is an ANN activation (for training), not a spiking layer
+__all__ = ["SpikeLayer", "CUSTOM_OBJECTS", "QCFS", *CUSTOM_OBJECTS]

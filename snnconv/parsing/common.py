@@ -12,7 +12,7 @@ SUPPORTED_LAYERS = (
     "Reshape", "Concatenate", "Add", "ZeroPadding2D", "BatchNormalization",
     "Activation", "ReLU", "Softmax", "Rescaling", "Normalization", "Dropout", "SpatialDropout1D",
     "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
-    "AlphaDropout", "Identity", "Sequential", "Functional",
+    "AlphaDropout", "Identity", "QCFS", "Sequential", "Functional",
 )
 
 

@@ -64,6 +64,7 @@ class RawLayer:
     activation: str = "linear"
     bn: dict[str, Any] | None = None  # gamma, beta, mean, variance, epsilon
     affine: tuple | None = None  # (scale, offset), float64 arrays of output_shape
+    params: dict | None = None  # node params an activation brings (QCFS: {"qcfs": ...})
 
 
 def fold_batchnorm_into(node: Node, gamma: np.ndarray | None, beta: np.ndarray | None,
@@ -150,6 +151,7 @@ def fold(items: list, output: str,
             elif (target.op != "input" and target.activation == "linear"
                   and readers(src) == 1):
                 target.activation = item.activation
+                target.params.update(item.params or {})
                 act_source[target.name] = item.name
                 alias[item.name] = src
                 removed.add(item.name)
@@ -158,7 +160,7 @@ def fold(items: list, output: str,
                 live[item.name] = Node(
                     name=item.name, op="identity", inputs=[src],
                     output_shape=producer.output_shape, activation=item.activation,
-                    source_layers=[item.name])
+                    params=dict(item.params or {}), source_layers=[item.name])
         else:  # pragma: no cover - the walker only makes the kinds above
             raise AssertionError(f"unknown raw layer kind {item.kind!r}")
 

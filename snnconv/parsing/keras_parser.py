@@ -186,6 +186,8 @@ class _Walker:
         if self._converters is None:
             import keras
 
+            from snnconv.layers.qcfs import QCFS
+
             L = keras.layers
             table = {
                 L.Dense: self._dense, L.Conv2D: self._conv2d, L.Conv1D: self._conv1d,
@@ -196,6 +198,7 @@ class _Walker:
                 L.ZeroPadding2D: self._zeropad, L.BatchNormalization: self._bn,
                 L.Activation: self._activation, L.ReLU: self._relu, L.Softmax: self._softmax,
                 L.Rescaling: self._rescaling, L.Normalization: self._normalization,
+                QCFS: self._qcfs,
             }
             for cls_name in ("Dropout", "SpatialDropout1D", "SpatialDropout2D",
                              "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
@@ -379,6 +382,13 @@ class _Walker:
         return self.add(RawLayer(name=name, kind="activation", inputs=list(inputs),
                                  class_name=type(layer).__name__, output_shape=shape,
                                  activation=activation), type(layer).__name__)
+
+    def _qcfs(self, layer, name, inputs, shape):
+        # a ReLU whose trained threshold is the node's normalisation scale
+        qcfs = {"threshold": float(_np(layer.threshold)), "levels": int(layer.levels)}
+        return self.add(RawLayer(name=name, kind="activation", inputs=list(inputs),
+                                 class_name="QCFS", output_shape=shape, activation="relu",
+                                 params={"qcfs": qcfs}), "QCFS")
 
     def _activation(self, layer, name, inputs, shape):
         return self._raw_activation(layer, name, inputs, shape,

@@ -163,6 +163,8 @@ def load_model(path: str | os.PathLike):
 
     import keras  # deferred: importing TensorFlow is slow
 
+    import snnconv.layers.qcfs  # noqa: F401 (registers the QCFS activation for loading)
+
     try:
         model = keras.saving.load_model(str(path), compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - anything Keras raises is a load failure

@@ -31,7 +31,8 @@ def build_spiking_model(graph: Graph, neuron: dict, poisson_input: bool = False,
 
     ``layer_neurons`` maps node names to neuron dicts that replace
     ``neuron`` for those nodes (an imported network whose layers have
-    different thresholds).
+    different thresholds). Nodes trained with a QCFS activation get IF
+    neurons starting at half the threshold.
 
     ``delays`` maps ``(node, input node)`` to the options of a
     :class:`~snnconv.layers.SpikeDelay` (``steps``, ``mode``)
@@ -61,8 +62,8 @@ def build_spiking_model(graph: Graph, neuron: dict, poisson_input: bool = False,
         activation = node.activation
         if spike_code != "rate" and node is graph.output_node:
             activation = "relu"
-        layer = _make_layer(node, (layer_neurons or {}).get(node.name, neuron), max2avg_pool,
-                            activation, spike_code)
+        layer = _make_layer(node, (layer_neurons or {}).get(node.name) or _qcfs(node, neuron),
+                            max2avg_pool, activation, spike_code)
         ins = [_delayed(tensors[s], (delays or {}).get((node.name, s)), s, node.name,
                         spike_code) for s in node.inputs]
         tensors[node.name] = layer(ins if len(ins) > 1 else ins[0])
@@ -75,6 +76,14 @@ def build_spiking_model(graph: Graph, neuron: dict, poisson_input: bool = False,
     for name, fan in fanout_maps(graph, sources).items():
         built[name].fanout.assign(fan)
     return model
+
+
+def _qcfs(node: Node, neuron: dict) -> dict:
+    """A node trained with a QCFS activation (its scale is the trained threshold) gets
+    rate-coded IF neurons that start at half the threshold: QCFS's shift."""
+    if node.params.get("qcfs") and neuron.get("model") == "if":
+        return {**neuron, "v_init": 0.5 * float(neuron["v_thresh"])}
+    return neuron
 
 
 def _delayed(tensor, options: dict | None, src: str, node: str, spike_code: str):
