@@ -70,14 +70,16 @@ class EvaluationResult:
 
     @property
     def decided_fraction(self) -> float | None:
-        """Fraction of samples whose output layer spiked (TTFS codes)."""
+        """Fraction of samples that decided: whose output layer spiked (ttfs,
+        ttfs_dyn_thresh), or that reached the fixed readout time (ttfs_exact)."""
         if self.decision_steps is None:
             return None
         return float(np.mean(self.decision_steps > 0))
 
     @property
     def mean_decision_time(self) -> float | None:
-        """Mean simulated time of the first output spike, over samples that decided."""
+        """Mean simulated time of the decision (first output spike, or the
+        readout time), over samples that decided."""
         if self.decision_steps is None or not np.any(self.decision_steps > 0):
             return None
         return float(self.decision_steps[self.decision_steps > 0].mean() * self.dt)

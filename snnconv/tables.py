@@ -39,7 +39,7 @@ def format_run(summary: dict, result) -> str:
         rows.append(row("SynOps / ANN MACs", f"{result.synops_per_ann_mac:.2f}"))
         if result.decision_steps is not None:
             mean = result.mean_decision_time
-            rows.append(row("samples decided (output spiked)", pct(result.decided_fraction)))
+            rows.append(row("samples decided", pct(result.decided_fraction)))
             rows.append(row("mean decision time", "n/a" if mean is None else f"{mean:.1f}"))
     rows.append(RULE)
     return "\n".join(rows)
