@@ -11,7 +11,8 @@ steps (rate code, INI simulator, reset by subtraction) for:
 * ``advanced``: ``t_aware`` calibrated for each T, advanced;
 * ``qcfs``: the network's QCFS-trained variant (``examples/models/<name>_qcfs.keras``,
   made by ``examples/train_fashion_qcfs.py``), no data-based normalisation, compared
-  with its own ANN.
+  with its own ANN;
+* ``qcfs+light``, ``qcfs+advanced``: that variant calibrated for each T.
 
 The calibrated rows are calibrated separately for each T and simulated for T
 steps; the others are simulated once for the largest T and read at each T.
@@ -51,7 +52,9 @@ MODELS = {   # name -> (file, data set)
 SUBSETS = {"mnist": REPO / "snnconv/data/mnist_subset.npz",
            "fashion": REPO / "snnconv/data/fashion_subset.npz"}
 ROWS = ("percentile", "percentile v0.5", "t_aware", "light", "t_aware+light", "advanced",
-        "qcfs")
+        "qcfs", "qcfs+light", "qcfs+advanced")
+CALIBRATION = {"light": "light", "t_aware+light": "light", "advanced": "advanced",
+               "qcfs+light": "light", "qcfs+advanced": "advanced"}
 STEPS = (4, 8, 16, 32, 64, 128)
 
 
@@ -89,12 +92,11 @@ def run_row(row: str, graph, x_cal, x, y, steps, calibration_steps):
         return {t: float(curve[t - 1]) for t in steps}, {}, curve
     acc, seconds = {}, {}
     for t in steps:
-        method = "t_aware" if row != "light" else "percentile"
+        method = "t_aware" if row in ("t_aware", "t_aware+light", "advanced") else "percentile"
         g = snnconv.normalize(graph, x_cal, method=method, percentile=99.9, num_steps=t,
                               v_init=0.5)
         snn = snnconv.convert(g, v_init=0.5)
-        calibration = {"light": "light", "t_aware+light": "light",
-                       "advanced": "advanced"}.get(row)
+        calibration = CALIBRATION.get(row)
         if calibration and t in calibration_steps:
             start = time.perf_counter()
             snn = snnconv.calibrate(snn, g, x_cal, num_steps=t, method=calibration)
@@ -129,7 +131,8 @@ def main(argv=None) -> int:
         print(f"{name}: {len(x)} test images, {len(x_cal)} calibration images from "
               f"{data_path.name}", flush=True)
         for row in args.rows:
-            model_path = path.with_name(path.stem + "_qcfs.keras") if row == "qcfs" else path
+            model_path = path.with_name(path.stem + "_qcfs.keras") if row.startswith("qcfs") \
+                else path
             if not model_path.is_file():
                 print(f"  {row}: no {model_path.name}, skipped", flush=True)
                 continue
