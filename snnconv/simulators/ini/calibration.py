@@ -21,10 +21,12 @@ with the layers before it already calibrated:
 * ``advanced``: that correction on the first batch, then on every batch a
   few gradient steps (Adam) per layer fit the layer's weights and bias,
   those of the linear weight layers that feed it alone, and every neuron's
-  initial potential, to the ANN's activations. The gradient is a
-  straight-through estimate: the rate is differentiated as if it were
-  ``clip(mean current + v_init / (T·dt), 0, max)``, evaluated at the SNN's
-  own input rates; the loss is the squared error of the true rate.
+  initial potential, to the ANN's activations. The layer's true rate is
+  simulated once per batch; the steps follow a straight-through model of
+  it: the rate moves as ``clip(mean current + v_init / (T·dt), 0, max)``
+  does, computed from the SNN's own input rates (the loss is the squared
+  error of that model, equal to the true rate's at the start of the batch).
+  The output layer (a readout, no neurons) gets the light correction.
 
 A *unit* is a layer with neurons (or the output layer) together with the
 layers without neurons that feed only it (a linear convolution before an
@@ -55,7 +57,7 @@ from .engine import input_layer, layer_inputs, output_layer
 log = logging.getLogger(__name__)
 
 METHODS = ("light", "advanced")
-# the advanced method's Adam step for the initial potentials, relative to the
+# the advanced method's Adam steps for the initial potentials, relative to the
 # weights' (in thresholds: 0.03 at the default learning rate)
 V_INIT_RATE = 10.0
 
@@ -267,9 +269,7 @@ def calibrate(snn: keras.Model, graph: Graph, x, num_steps: int, method: str = "
     the targets); ``x`` the calibration inputs (an array or a re-iterable of
     batches); ``num_steps`` the number of steps the network will be run for.
     ``iterations`` and ``learning_rate``: the advanced method's gradient
-    steps per layer and batch, and its Adam step size for the weights (the
-    initial potentials take :data:`V_INIT_RATE` times larger steps, times
-    ``v_thresh``).
+    steps per layer and batch, and their Adam step size (see :class:`_Fitter`).
     """
     if method not in METHODS:
         raise ConfigError(f"calibration.method = {method}: the INI simulator calibrates with "
@@ -291,8 +291,7 @@ def calibrate(snn: keras.Model, graph: Graph, x, num_steps: int, method: str = "
     names = list(plan.units)
     ann = _targets(graph, names)
     fitters = {name: _Fitter(u, steps, learning_rate, iterations)
-               for name, u in plan.units.items()} \
-        if advanced else {}
+               for name, u in plan.units.items() if u.layer.spiking} if advanced else {}
     runner = _Runner(plan)
     seen = 0
     for k, xb in enumerate(_batches(x, batch_size)):
@@ -309,8 +308,9 @@ def calibrate(snn: keras.Model, graph: Graph, x, num_steps: int, method: str = "
             if advanced:
                 if first:       # the gradient steps start from the corrected biases
                     _bias_correction(unit, current, target, steps)
-                fitters[unit.name].fit(values, target)
-                return unit.fire(unit.current(values))
+                if unit.layer.spiking:    # the readout: the light correction only
+                    fitters[unit.name].fit(values, target)
+                    return unit.fire(unit.current(values))
             current = _bias_correction(unit, current, target, steps, weight)
             return unit.fire(current)
 
@@ -372,7 +372,10 @@ def _correct(unit: Unit, current, delta: np.ndarray, steps: int):
 
 
 class _Fitter:
-    """The advanced method's gradient steps for one unit (Adam, straight-through rate)."""
+    """The advanced method's gradient steps for one layer with neurons (Adam on a
+    straight-through model of its rate). Weights and biases take steps of
+    ``learning_rate``, initial potentials of :data:`V_INIT_RATE` times that
+    (in thresholds)."""
 
     def __init__(self, unit: Unit, steps: int, learning_rate: float, iterations: int):
         self.unit, self.steps, self.iterations = unit, steps, iterations
@@ -381,9 +384,8 @@ class _Fitter:
         for w in unit.weight_layers():
             self.variables += [w.kernel, w.bias]
             rates += [learning_rate, learning_rate]
-        if lay.spiking:
-            self.variables.append(lay.v_init)
-            rates.append(learning_rate * V_INIT_RATE * lay.neuron.v_thresh)
+        self.variables.append(lay.v_init)
+        rates.append(learning_rate * V_INIT_RATE * lay.neuron.v_thresh)
         self.rates = rates
         # the backend variables (Keras's non-trainable ones are not watched by default)
         self.watched = [getattr(v, "value", v) for v in self.variables]
@@ -395,15 +397,17 @@ class _Fitter:
         unit, lay = self.unit, self.unit.layer
         means = {n: tf.reduce_mean(values[n], axis=1) for n in boundary(unit)}
         target = tf.convert_to_tensor(target)
+        # the true rate, once per batch: the steps follow its straight-through model
+        rate = tf.reduce_mean(unit.fire(unit.current(values)), axis=1)
+        offset = None
         for _ in range(self.iterations):
-            rate = tf.reduce_mean(unit.fire(unit.current(values)), axis=1)
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(self.watched)
-                z = unit_mean_current(unit, means)
-                if lay.spiking:
-                    z = z + lay.v_init / (self.steps * lay.neuron.dt)
-                    z = tf.clip_by_value(z, 0.0, _max_output(lay))
-                r = z + tf.stop_gradient(rate - z)
+                z = unit_mean_current(unit, means) + lay.v_init / (self.steps * lay.neuron.dt)
+                z = tf.clip_by_value(z, 0.0, _max_output(lay))
+                if offset is None:
+                    offset = tf.stop_gradient(rate - z)
+                r = z + offset
                 loss = tf.reduce_mean(tf.square(r - target))
             grads = tape.gradient(loss, self.watched)
             self._adam(grads)
