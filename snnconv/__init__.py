@@ -22,6 +22,9 @@ convert(graph, simulator="INI", spike_code="rate", **cell) -> network
     The spiking network (a Keras model of Spike* layers, or a simulator's own).
 evaluate(snn, x, y=None, duration=None, num_steps=None, ...) -> EvaluationResult
     Accuracy after every time step, spikes per layer, SynOps against ANN MACs.
+calibrate(snn, graph, x, num_steps, method="light") -> network
+    The converted rate-coded SNN calibrated layer by layer for ``num_steps``
+    steps on unlabelled data (``light`` or ``advanced``).
 EvaluationResult
     What ``evaluate`` measured (``print(result)`` for a short summary).
 build_ann(graph) -> keras.Model
