@@ -86,7 +86,7 @@ def test_defaults(tmp_path, model):
     assert isinstance(sim.batch_size, int) and isinstance(sim.duration, float)
     cell = cfg.cell
     assert (cell.v_thresh, cell.reset, cell.tau_refrac, cell.leak, cell.tau_mem,
-            cell.max_spikes_per_dt, cell.v_init) == (1.0, "subtraction", 0.0, False, 20.0, 1, 0.0)
+            cell.max_spikes_per_dt, cell.v_init) == (1.0, "subtraction", 0.0, False, 20.0, 1, 0.5)
     assert (cfg.output.verbose, cfg.output.overwrite, cfg.output.plot) == (1, True, True)
     assert cfg.config_path == tmp_path / "cfg.ini"
 

@@ -290,7 +290,7 @@ def test_quantized_network_stays_close_to_the_float_snn(example):
 
 # --- the command line ---------------------------------------------------------
 
-def xylo_config(tmp_path, extra=""):
+def xylo_config(tmp_path, extra="", cell="v_init = 0"):
     cfg = tmp_path / "xylo.ini"
     cfg.write_text(f"""
 [paths]
@@ -309,6 +309,8 @@ num_to_test = 100
 [output]
 verbose = 0
 plot = false
+[cell]
+{cell}
 {extra}
 """)
     return cfg
@@ -343,7 +345,7 @@ def test_cli_run_writes_the_specification_and_evaluates_it_again(tmp_path):
 
 
 def test_cli_refuses_cell_settings_xylo_cannot_run(tmp_path, capsys):
-    cfg = xylo_config(tmp_path, "[cell]\nreset = zero\n")
+    cfg = xylo_config(tmp_path, cell="v_init = 0\nreset = zero")
     assert main(["run", str(cfg)]) == 2
     assert "cell.reset = zero cannot be used with simulation.simulator = xylo" \
         in capsys.readouterr().err
