@@ -685,7 +685,7 @@ def test_cli_run_in_nir_mode_exports_exactly(tmp_path, capsys):
     from helpers import write_bundled_config
     cfg = write_bundled_config(tmp_path / "nir.ini", 100, dict(duration=5, num_to_test=20),
                                "[cell]\nthreshold_mode = strict\nreset = to_value\n"
-                               "v_reset = 0.0\n[conversion]\nmax2avg_pool = true\n")
+                               "v_reset = 0.0\nv_init = 0.0\n[conversion]\nmax2avg_pool = true\n")
     assert main(["run", str(cfg)]) == 0
     out = tmp_path / "snn.nir"
     assert main(["export", "--format", "nir", str(tmp_path / "out" / "snn.keras"),
