@@ -209,3 +209,14 @@ def test_run_calibrates_between_conversion_and_simulation(tmp_path):
     saved = snnconv.load_snn(outcome.run_dir / "snn.keras")
     np.testing.assert_array_equal(saved.get_layer("conv1").bias.numpy(),
                                   outcome.snn.get_layer("conv1").bias.numpy())
+
+
+def test_nir_export_refuses_calibrated_initial_potentials(cnn, tmp_path):
+    """Per-neuron initial potentials are not NIR: the export names them, not drops them."""
+    pytest.importorskip("nir")
+    from snnconv.errors import ExportError
+    graph, _, x_cal, _ = cnn
+    snn = snnconv.convert(graph, threshold_mode="strict", reset="zero", max2avg_pool=True)
+    calibrated = snnconv.calibrate(snn, graph, x_cal[:50], num_steps=T, method="advanced")
+    with pytest.raises(ExportError, match="initial potential v_init"):
+        snnconv.export_nir(calibrated, tmp_path / "c.nir")

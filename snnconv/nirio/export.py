@@ -571,7 +571,8 @@ def _neurons(b: _Builder, layer, sig: _Signal, where) -> _Signal:
             ("threshold v >= v_thresh", neuron.threshold_mode != "strict"),
             ("several spikes per step", neuron.max_spikes_per_dt > 1),
             ("refractory period", neuron.tau_refrac > 0),
-            ("initial potential v_init", neuron.v_init != 0)):
+            ("initial potential v_init", neuron.v_init != 0
+             or getattr(layer, "initial_potentials", False))):
         if present:
             b.problem(feature, layer.name)
     shape = sig.shape
