@@ -209,3 +209,15 @@ def test_backend_refuses_settings_it_cannot_honour(ann_backend, tmp_path, write_
         simulator=ann_backend.name, duration=2, distribute="multi_worker"))
     with pytest.raises(ConfigError, match=r"simulation\.distribute = multi_worker.*ann_test"):
         snnconv.run(load_config(cfg))
+
+
+def test_allowed_values_agree_with_what_implements_them():
+    """The lists in snnconv.choices are the ones the implementations know."""
+    from snnconv import choices
+    from snnconv.neurons import integrate_fire
+    from snnconv.stdp.rules import RULES
+
+    assert set(RULES) == set(choices.STDP_RULES)
+    assert integrate_fire.RESETS == choices.RESET_MODES
+    configurable = {name for name, cls in simulators.SIMULATORS.items() if cls.configurable}
+    assert configurable == set(choices.SIMULATORS)
