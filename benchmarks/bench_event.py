@@ -19,24 +19,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
 import snnconv  # noqa: E402
-from common import add_model_data_args, load_normalised  # noqa: E402
-
-
-def best_time(fn, repeats):
-    out = fn()                               # warm-up: tracing and compilation
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+from common import add_model_data_args, load_normalised, timed  # noqa: E402
 
 
 def main():
@@ -56,9 +45,9 @@ def main():
           f"cores; ttfs_exact windows {', '.join(f'{t:.3g}' for t in net.windows.lengths)}, "
           f"readout at t = {net.windows.t_readout:.4g}")
 
-    ann_s, probs = best_time(lambda: ann.predict(x, batch_size=args.batch, verbose=0),
+    ann_s, probs = timed(lambda: ann.predict(x, batch_size=args.batch, verbose=0),
                              args.repeats)
-    ev_s, r = best_time(lambda: snnconv.evaluate(net, x, y, batch_size=args.batch,
+    ev_s, r = timed(lambda: snnconv.evaluate(net, x, y, batch_size=args.batch,
                                                  progress=False), args.repeats)
     agree = float(np.mean(r.predictions == probs.argmax(axis=1)))
     print(f"Keras ANN predict:        {ann_s:7.3f} s  ({ann_s / len(x) * 1e6:7.1f} us/sample)"
@@ -77,7 +66,7 @@ def main():
     for dt in (float(v) for v in args.dts.split(",")):
         snn = snnconv.convert(graph, simulator="INI", spike_code="ttfs_exact", dt=dt)
         steps = math.ceil(net.windows.t_readout / dt) + len(net.windows.lengths)
-        secs, ri = best_time(lambda: snnconv.evaluate(snn, xi, yi, num_steps=steps,
+        secs, ri = timed(lambda: snnconv.evaluate(snn, xi, yi, num_steps=steps,
                                                       batch_size=args.batch, progress=False),
                              max(1, args.repeats - 2))
         spn = ri.total_spikes / sum(ri.neurons.values())

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -27,16 +26,7 @@ import snnconv  # noqa: E402
 from snnconv.data import bundled_dataset_path, bundled_model_path  # noqa: E402
 from snnconv.datasets import load_dataset  # noqa: E402
 from snnconv.simulators.ini import simulate_batch  # noqa: E402
-
-
-def best_time(fn, repeats):
-    fn()                                   # warm-up: tracing and compilation
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from common import best_time  # noqa: E402
 
 
 def main():

@@ -27,7 +27,7 @@ import snnconv  # noqa: E402
 from snnconv.simulators import get_simulator  # noqa: E402
 
 # this folder is on sys.path when a benchmark runs as a script
-from bench_simulation import best_time  # noqa: E402
+from common import best_time  # noqa: E402
 
 
 def main():

@@ -2,6 +2,8 @@
 ANN, its parsed and normalised graph and the test images they compare on."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 import snnconv
@@ -29,3 +31,20 @@ def load_normalised(args, **normalize_options):
     ann_acc = float(np.mean(ann.predict(x, verbose=0).argmax(1) == y))
     graph = snnconv.normalize(graph, data.x_norm[:args.num_norm], **normalize_options)
     return graph, x, y, ann_acc
+
+
+def timed(fn, repeats):
+    """``(seconds, output)``: the best of ``repeats`` calls of ``fn`` after a warm-up
+    call (tracing and compilation), and the last call's output."""
+    out = fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def best_time(fn, repeats):
+    """The best of ``repeats`` calls of ``fn`` after a warm-up call, in seconds."""
+    return timed(fn, repeats)[0]
