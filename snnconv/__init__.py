@@ -40,8 +40,20 @@ load_snn(path) -> keras.Model
     A saved SNN (``snn.keras``) back.
 export_nir(snn, path); import_nir(path)
     NIR graphs (needs the ``nir`` extra).
+SynNet(n_classes, n_channels, ...) -> keras.Model
+    Rockpool's SynNet for temporal signals (Xylo), trainable with ``fit``.
+LIF(units, ...)
+    The trainable LIF layer over ``(batch, time, features)`` SynNet is made of.
+train_synnet(model, x, y, epochs=30, batch_size=64, ...) -> History
+    Surrogate-gradient training of a SynNet on event inputs ``(N, T, channels)``.
+to_xylo(model, chip="syns61201", quantization="global") -> XyloNetwork
+    A trained SynNet quantized for a Xylo chip (``.spec``, ``.fit_report()``).
 Graph, Node
     The IR: ``graph.summary()`` lists the nodes; ``print(graph)`` is short.
+
+Submodules for trained networks: ``snnconv.audio`` (``FrontEnd``: waveforms
+to Xylo's 16 event channels), ``snnconv.surrogates`` (spike functions with
+surrogate gradients), ``snnconv.losses`` (losses and metrics over time).
 
 TensorFlow is imported on first use of one of these, not by ``import snnconv``,
 so that the command line starts fast.
@@ -78,6 +90,10 @@ _API = {
     "load_snn": ("snnconv.layers.io", "load_snn"),
     "export_nir": ("snnconv.nirio", "export_nir"),
     "import_nir": ("snnconv.nirio", "import_nir"),
+    "SynNet": ("snnconv.networks", "SynNet"),
+    "LIF": ("snnconv.layers.lif", "LIF"),
+    "train_synnet": ("snnconv.training", "train_synnet"),
+    "to_xylo": ("snnconv.simulators.xylo.from_synnet", "to_xylo"),
     "Graph": ("snnconv.ir", "Graph"),
     "Node": ("snnconv.ir", "Node"),
 }

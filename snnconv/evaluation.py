@@ -145,6 +145,8 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
 
     sim = simulator_for(snn) if simulator is None else get_simulator(simulator)
     info = sim.info(snn)
+    if info.temporal:
+        return _evaluate_temporal(sim, info, snn, x, y, batch_size, top_k, progress)
     if not sim.needs_steps:
         steps = sim.num_steps(snn)
     elif (duration is None) == (num_steps is None):
@@ -156,35 +158,17 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
         options["strategy"] = default_strategy() if strategy is None else strategy
     if sim.early_stopping and early_stopping:
         options["early_stopping"] = True
-    correct = np.zeros(steps)
-    correct_k = np.zeros(steps)
-    spikes = {name: np.zeros(steps) for name in info.neurons}
-    synops = np.zeros(steps)
-    predictions, decisions = [], []
+    totals = _Totals(steps, info.neurons)
+    decisions = []
     other: dict[str, int] = {}
     out_name = info.output_name
     total = len(x) if y is not None and hasattr(x, "__len__") else None
     bar = _progress(total, progress)
-    n = 0
     for xb, yb in _batches(x, y, batch_size, *_expected(snn)):
         if info.check_input is not None:
             info.check_input(xb)
         out = sim.simulate_batch(snn, xb, steps, **options)
-        score = out.readout                                   # (B, T, classes)
-        check_labels(yb, score.shape[2])
-        truth = np.take_along_axis(score, yb[:, None, None], axis=2)[..., 0]
-        pred = score.argmax(axis=2)
-        correct += (pred == yb[:, None]).sum(axis=0)
-        # the true class's rank; ties are broken as argmax breaks them (lower index
-        # first), so that all-equal scores do not count as a top-k hit
-        classes = np.arange(score.shape[2])
-        rank = (score > truth[..., None]).sum(axis=2) + (
-            (score == truth[..., None]) & (classes < yb[:, None, None])).sum(axis=2)
-        correct_k += (rank < top_k).sum(axis=0)
-        for name, s in out.spikes.items():
-            spikes[name] += s.sum(axis=0)
-        synops += out.synops.sum(axis=0)
-        predictions.append(pred[:, -1])
+        totals.add(out, yb, top_k)
         for name, final in out.final_scores.items():
             other[name] = other.get(name, 0) + int(np.sum(final.argmax(axis=1) == yb))
         if info.decision_time is not None:        # read out at one fixed time
@@ -193,21 +177,81 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
         elif info.decides and out_name in out.spikes:
             fired = out.spikes[out_name] > 0
             decisions.append(np.where(fired.any(axis=1), fired.argmax(axis=1) + 1, 0))
-        n += len(xb)
         bar.update(len(xb))
-        bar.set_postfix(acc=f"{correct[-1] / n:.4f}")
+        bar.set_postfix(acc=f"{totals.correct[-1] / totals.n:.4f}")
     bar.close()
-    if n == 0:
+    if totals.n == 0:
         raise DataError("no samples to evaluate")
-    return EvaluationResult(
-        num_samples=n, num_steps=steps, dt=info.dt, top_k=top_k,
-        accuracy_per_step=correct / n, top_k_accuracy_per_step=correct_k / n,
-        spikes_per_step={k: v / n for k, v in spikes.items()},
-        neurons=dict(info.neurons),
-        synops_per_step=synops / n, ann_macs=info.ann_macs,
-        predictions=np.concatenate(predictions),
-        decision_steps=np.concatenate(decisions) if decisions else None,
-        other_accuracy={k: v / n for k, v in other.items()})
+    result = totals.result(info, top_k)
+    result.decision_steps = np.concatenate(decisions) if decisions else None
+    result.other_accuracy = {k: v / totals.n for k, v in other.items()}
+    return result
+
+
+class _Totals:
+    """Per-step sums over the batches seen so far."""
+
+    def __init__(self, steps: int, layers):
+        self.steps = steps
+        self.correct = np.zeros(steps)
+        self.correct_k = np.zeros(steps)
+        self.spikes = {name: np.zeros(steps) for name in layers}
+        self.synops = np.zeros(steps)
+        self.predictions = []
+        self.n = 0
+
+    def add(self, out, yb, top_k: int):
+        score = out.readout                                   # (B, T, classes)
+        check_labels(yb, score.shape[2])
+        truth = np.take_along_axis(score, yb[:, None, None], axis=2)[..., 0]
+        pred = score.argmax(axis=2)
+        self.correct += (pred == yb[:, None]).sum(axis=0)
+        # the true class's rank; ties are broken as argmax breaks them (lower index
+        # first), so that all-equal scores do not count as a top-k hit
+        classes = np.arange(score.shape[2])
+        rank = (score > truth[..., None]).sum(axis=2) + (
+            (score == truth[..., None]) & (classes < yb[:, None, None])).sum(axis=2)
+        self.correct_k += (rank < top_k).sum(axis=0)
+        for name, s in out.spikes.items():
+            self.spikes[name] += s.sum(axis=0)
+        self.synops += out.synops.sum(axis=0)
+        self.predictions.append(pred[:, -1])
+        self.n += len(yb)
+
+    def result(self, info, top_k: int) -> "EvaluationResult":
+        n = self.n
+        return EvaluationResult(
+            num_samples=n, num_steps=self.steps, dt=info.dt, top_k=top_k,
+            accuracy_per_step=self.correct / n, top_k_accuracy_per_step=self.correct_k / n,
+            spikes_per_step={k: v / n for k, v in self.spikes.items()},
+            neurons=dict(info.neurons), synops_per_step=self.synops / n,
+            ann_macs=info.ann_macs, predictions=np.concatenate(self.predictions))
+
+
+def _evaluate_temporal(sim, info, snn, x, y, batch_size, top_k, progress):
+    """:func:`evaluate` for networks whose inputs carry their time axis: every sample
+    ``(T, channels)``, all with the same ``T``; the run takes those ``T`` steps."""
+    totals = None
+    total = len(x) if y is not None and hasattr(x, "__len__") else None
+    bar = _progress(total, progress)
+    for xb, yb in _batches(x, y, batch_size, None, info.num_classes):
+        if info.check_input is not None:
+            info.check_input(xb)
+        if xb.ndim < 3:
+            raise DataError(f"inputs must be (samples, time steps, channels) for this "
+                            f"network, got a batch of shape {xb.shape}")
+        if totals is None:
+            totals = _Totals(int(xb.shape[1]), info.neurons)
+        elif xb.shape[1] != totals.steps:
+            raise DataError(f"every sample must have the same number of time steps; "
+                            f"got {xb.shape[1]} after {totals.steps}")
+        totals.add(sim.simulate_batch(snn, xb, totals.steps), yb, top_k)
+        bar.update(len(xb))
+        bar.set_postfix(acc=f"{totals.correct[-1] / totals.n:.4f}")
+    bar.close()
+    if totals is None:
+        raise DataError("no samples to evaluate")
+    return totals.result(info, top_k)
 
 
 def _steps_for(duration: float, dt: float) -> int:

@@ -152,14 +152,20 @@ class SynNet(keras.Model):
 
     def record(self, inputs) -> dict:
         """Every layer's ``spikes``, ``vmem`` and ``isyn`` (numpy, ``(B, T, ...)``) on
-        ``inputs`` (no dropout or noise): ``{layer name: {...}}``."""
-        x = keras.ops.convert_to_tensor(np.asarray(inputs, np.float32))
-        out = {}
-        for layer in self.lif_layers:
-            rec, _ = layer.evolve(x)
-            out[layer.name] = {k: keras.ops.convert_to_numpy(v) for k, v in rec.items()}
-            x = rec["spikes"]
-        return out
+        ``inputs`` (no dropout or noise): ``{layer name: {...}}``. Compiled once per
+        network (one graph for any batch size and length)."""
+        import tensorflow as tf
+        if getattr(self, "_recorder", None) is None:
+            def run(x):
+                out = {}
+                for layer in self.lif_layers:
+                    rec, _ = layer.evolve(x)
+                    out[layer.name] = rec
+                    x = rec["spikes"]
+                return out
+            self._recorder = tf.function(run, reduce_retracing=True)
+        out = self._recorder(tf.constant(np.asarray(inputs, np.float32)))
+        return {name: {k: v.numpy() for k, v in rec.items()} for name, rec in out.items()}
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.n_classes,)

@@ -17,11 +17,13 @@ from .base import BatchOutput, NetworkInfo, Simulator
 from .brian import Brian2Simulator
 from .event import EventSimulator
 from .ini import IniSimulator
+from .lif import LIFSimulator
 from .xylo import XyloSimulator
 
-# name -> class; those with `configurable` are the names snnconv.choices.SIMULATORS lists
+# name -> class; those with `configurable` are the names snnconv.choices.SIMULATORS lists.
+# simulator_for asks them in this order: LIF (trained) networks are Keras models too.
 SIMULATORS: dict[str, type[Simulator]] = {
-    cls.name: cls for cls in (IniSimulator, XyloSimulator, Brian2Simulator, STDPSimulator,
+    cls.name: cls for cls in (LIFSimulator, IniSimulator, XyloSimulator, Brian2Simulator, STDPSimulator,
                               EventSimulator)}
 
 
@@ -85,4 +87,4 @@ def load_network(path):
 
 __all__ = ["SIMULATORS", "BatchOutput", "NetworkInfo", "Simulator", "get_simulator",
            "load_network", "register_simulator", "unregister_simulator", "simulator_for", "simulator_for_file", "Brian2Simulator",
-           "EventSimulator", "IniSimulator", "STDPSimulator", "XyloSimulator"]
+           "EventSimulator", "IniSimulator", "LIFSimulator", "STDPSimulator", "XyloSimulator"]

@@ -46,6 +46,10 @@ class NetworkInfo:
     # output's integration window): that time; the evaluation records the step
     # it falls in as every sample's decision step (0 if the run ends before it)
     decision_time: float | None = None
+    # True for networks that run on sequences: every sample carries its own time
+    # axis ((N, T, ...) inputs, e.g. event counts) and the run takes its T steps
+    temporal: bool = False
+    num_classes: int | None = None  # where known without running the network
 
 
 @dataclasses.dataclass

@@ -85,7 +85,7 @@ class IniSimulator(Simulator):
 
     def accepts(self, snn) -> bool:
         import keras
-        return isinstance(snn, keras.Model)
+        return isinstance(snn, keras.Model) and not hasattr(snn, "lif_layers")
 
     def info(self, snn) -> NetworkInfo:
         inp = input_layer(snn)

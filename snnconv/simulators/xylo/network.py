@@ -21,6 +21,7 @@ from .quantize import QUANTIZATION_METHODS, quantize_population, relative_error
 from .spec import DASH, XyloSpec, XyloSpecError
 
 INPUT_ENCODINGS = ("sigma_delta", "poisson")
+READOUTS = ("charge", "vmem", "spikes")
 EXTRA_PREFIX = "snnconv_"
 
 
@@ -50,11 +51,21 @@ class XyloNetwork:
     quantization: str = ""
     quantization_error: dict = dataclasses.field(default_factory=dict)
     name: str = "xylo"
+    # temporal: the inputs are event counts (N, T, channels) fed step by step (a trained
+    # SynNet), not static samples that the encoder turns into events
+    temporal: bool = False
+    # the class score: "charge" (output spikes so far + membrane / threshold), "vmem"
+    # (the largest output membrane so far, in float units: / output_scale) or "spikes"
+    readout: str = "charge"
+    output_scale: np.ndarray | None = None     # integer units per float unit, per output
 
     def __post_init__(self):
         if self.encoding not in INPUT_ENCODINGS:
             raise SnnconvError(f"unknown input encoding {self.encoding!r}; "
                                f"available: {', '.join(INPUT_ENCODINGS)}")
+        if self.readout not in READOUTS:
+            raise SnnconvError(f"unknown readout {self.readout!r}; available: "
+                               f"{', '.join(READOUTS)}")
         if sum(size for _, size in self.layers) != self.spec.num_hidden:
             raise SnnconvError(f"layer sizes {self.layers} do not add up to the "
                                f"{self.spec.num_hidden} hidden neurons of the specification")
@@ -97,7 +108,10 @@ class XyloNetwork:
             "encoding": np.array(self.encoding), "seed": np.array(self.seed),
             "time_step": np.array(self.dt), "ann_macs": np.array(self.ann_macs),
             "quantization": np.array(self.quantization), "name": np.array(self.name),
+            "temporal": np.array(self.temporal), "readout": np.array(self.readout),
         }
+        if self.output_scale is not None:
+            extra["output_scale"] = np.asarray(self.output_scale, np.float64)
         if self.input_map is not None:
             extra["input_map"] = self.input_map.astype(np.float32)
         return self.spec.save(path, **{EXTRA_PREFIX + k: v for k, v in extra.items()})
@@ -132,7 +146,9 @@ def load_xylo(path) -> XyloNetwork:
         events_per_unit=float(x.get("events_per_unit", 1.0)),
         encoding=str(x.get("encoding", "sigma_delta")), seed=int(x.get("seed", 0)),
         dt=float(x.get("time_step", spec.dt * 1e3)), ann_macs=int(x.get("ann_macs", 0)),
-        quantization=str(x.get("quantization", "")), name=str(x.get("name", path.stem)))
+        quantization=str(x.get("quantization", "")), name=str(x.get("name", path.stem)),
+        temporal=bool(x.get("temporal", False)), readout=str(x.get("readout", "charge")),
+        output_scale=x.get("output_scale"))
 
 
 def dash_for(tau, dt: float, key: str) -> np.ndarray:

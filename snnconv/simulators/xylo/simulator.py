@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from ...errors import ConfigError
+from ...errors import ConfigError, DataError
 from ..base import BatchOutput, NetworkInfo, Simulator
 from .dynamics import initial_state, params_from_spec, xylo_step
 from .encoding import Encoder, channel_values
@@ -76,6 +76,11 @@ class XyloSimulator(Simulator):
     def info(self, net: XyloNetwork) -> NetworkInfo:
         neurons = dict(net.layers)
         neurons[net.output_name] = net.spec.num_outputs
+        if net.temporal:
+            return NetworkInfo(dt=net.dt, ann_macs=net.ann_macs, neurons=neurons,
+                               output_name=net.output_name, temporal=True,
+                               num_classes=net.spec.num_outputs,
+                               check_input=lambda x: check_events(net, x))
         return NetworkInfo(dt=net.dt, ann_macs=net.ann_macs, neurons=neurons,
                            output_name=net.output_name, spike_code="rate")
 
@@ -113,12 +118,27 @@ class XyloSimulator(Simulator):
 
     def simulate_batch(self, net: XyloNetwork, x, steps, *, strategy=None,
                        early_stopping=False) -> BatchOutput:
-        x = channel_values(net, x)
-        readout, synops, spikes = _runner(net)(tf.constant(x), tf.constant(int(steps)))
+        if net.temporal:
+            check_events(net, x)
+            readout, synops, spikes = _runner(net)(tf.constant(np.asarray(x, np.float64)),
+                                                   tf.constant(int(np.shape(x)[1])))
+        else:
+            x = channel_values(net, x)
+            readout, synops, spikes = _runner(net)(tf.constant(x), tf.constant(int(steps)))
         names = [n for n, _ in net.layers] + [net.output_name]
         return BatchOutput(np.asarray(readout),
                            {n: np.asarray(s) for n, s in zip(names, spikes)},
                            np.asarray(synops))
+
+
+def check_events(net: XyloNetwork, x) -> None:
+    """A :class:`DataError` unless ``x`` is ``(N, T, channels)`` non-negative counts."""
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[2] != net.spec.num_inputs:
+        raise DataError(f"inputs must be event counts (samples, time steps, "
+                        f"{net.spec.num_inputs}) for {net.name}, got shape {x.shape}")
+    if x.size and (not np.all(np.isfinite(x)) or x.min() < 0 or np.any(x != np.round(x))):
+        raise DataError(f"inputs to {net.name} must be non-negative integer event counts")
 
 
 def _runner(net: XyloNetwork):
@@ -133,7 +153,25 @@ def _runner(net: XyloNetwork):
     fan_hidden = tf.constant(fanout(spec.weights_rec, spec.weights_out).astype(np.float32))
     bounds = np.cumsum([0] + [k for _, k in net.layers])
     threshold_out = tf.constant(np.asarray(spec.threshold_out, np.float32))
+    scale = tf.constant(np.ones(spec.num_outputs) if net.output_scale is None
+                        else np.asarray(net.output_scale), tf.float32)
     encoder = Encoder(net)
+
+    def inputs(values, acc, t):
+        """This step's events: the given counts (temporal) or the encoder's."""
+        if net.temporal:
+            return tf.cast(tf.minimum(values[:, t], 15.0), tf.int32), acc
+        return encoder(values, acc, t)
+
+    def score(count, best, state):
+        """The class score after this step, and the running maximum of the membrane."""
+        v = tf.cast(state.v_out, tf.float32) / scale
+        best = tf.maximum(best, v)
+        if net.readout == "vmem":
+            return best, best
+        if net.readout == "spikes":
+            return count, best
+        return count + tf.cast(state.v_out, tf.float32) / threshold_out, best
 
     @tf.function(reduce_retracing=True)
     def run(values, steps):
@@ -142,26 +180,27 @@ def _runner(net: XyloNetwork):
         arrays = (tf.TensorArray(tf.float32, size=steps), tf.TensorArray(tf.float32, size=steps),
                   tuple(tf.TensorArray(tf.float32, size=steps) for _ in range(n_layers)))
         count0 = tf.zeros((batch, spec.num_outputs), tf.float32)
+        best0 = tf.fill((batch, spec.num_outputs), -np.inf)
+        acc0 = tf.zeros_like(values[:, 0] if net.temporal else values)
 
-        def body(t, state, acc, count, arrays):
-            events, acc = encoder(values, acc, t)
+        def body(t, state, acc, count, best, arrays):
+            events, acc = inputs(values, acc, t)
             state, spikes, spikes_out = xylo_step(state, events, params)
             s = tf.cast(spikes, tf.float32)
             so = tf.cast(spikes_out, tf.float32)
             count = count + so
-            score = count + tf.cast(state.v_out, tf.float32) / threshold_out
+            value, best = score(count, best, state)
             synops = tf.reduce_sum(tf.cast(events, tf.float32) * fan_in, axis=1) \
                 + tf.reduce_sum(s * fan_hidden, axis=1)
             per_layer = [tf.reduce_sum(s[:, bounds[i]:bounds[i + 1]], axis=1)
                          for i in range(len(net.layers))] + [tf.reduce_sum(so, axis=1)]
-            arrays = (arrays[0].write(t, score), arrays[1].write(t, synops),
+            arrays = (arrays[0].write(t, value), arrays[1].write(t, synops),
                       tuple(a.write(t, v) for a, v in zip(arrays[2], per_layer)))
-            return t + 1, state, acc, count, arrays
+            return t + 1, state, acc, count, best, arrays
 
-        _, _, _, _, arrays = tf.while_loop(
+        _, _, _, _, _, arrays = tf.while_loop(
             lambda t, *_: t < steps, body,
-            (tf.constant(0), initial_state(params, batch), tf.zeros_like(values), count0,
-             arrays))
+            (tf.constant(0), initial_state(params, batch), acc0, count0, best0, arrays))
         readout = tf.transpose(arrays[0].stack(), [1, 0, 2])
         synops = tf.transpose(arrays[1].stack())
         spikes = tuple(tf.transpose(a.stack()) for a in arrays[2])
