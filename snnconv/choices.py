@@ -43,3 +43,11 @@ XYLO_QUANTIZATION = ("global", "per_channel")
 BRIAN2_CODEGEN_TARGETS = ("numpy", "cython")
 STDP_RULES = ("postpre", "weight_dependent", "nearest_online", "full_online", "postpre_int",
               "exponential_wta")
+
+# trained networks (snnconv train): surrogate spike functions (snnconv.surrogates),
+# SynNet readouts, losses over time (snnconv.losses; auto: max_ce for a membrane
+# readout, count_ce for a spiking one) and learning-rate schedules
+SURROGATES = ("periodic_exponential", "step_pwl", "fast_sigmoid", "arctan", "straight_through")
+SYNNET_OUTPUTS = ("vmem", "spikes")
+TRAINING_LOSSES = ("auto", "max_ce", "mean_ce", "count_ce")
+TRAINING_SCHEDULES = ("cosine", "constant")

@@ -2,6 +2,7 @@
 
     snnconv run CONFIG [--set section.key=value ...]
     snnconv check CONFIG [--set section.key=value ...]
+    snnconv train CONFIG [--set section.key=value ...]
     snnconv init PATH [--template NAME] [--force]
     snnconv demo [--set section.key=value ...]
     snnconv evaluate CONFIG [--set ...] [--snn FILE ...] [--force]
@@ -82,6 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
                             "(for simulator xylo: the chip's limits and the quantization "
                             "error); simulate and write nothing. Exit status 2 if it "
                             "does not fit")
+
+    p_train = sub.add_parser(
+        "train", help="train a SynNet on event or audio data and deploy it to Xylo",
+        description="Train the SynNet of CONFIG's [synnet] on paths.dataset_path (events, or "
+                    "waveforms made into events by [frontend]) as [training] says, quantize "
+                    "it for the Xylo chip of [xylo], and write the run folder: the model "
+                    "(synnet.keras), the Xylo specification (xylo.npz), the history per "
+                    "epoch, plots and the float / quantized / chip accuracy table. "
+                    "'snnconv init --template synnet FILE' writes a start. An interrupted "
+                    "training resumes when the same command runs again.")
+    p_train.add_argument("config", metavar="CONFIG", help="the INI config file")
+    p_train.add_argument("--set", dest="overrides", action="append",
+                         metavar="SECTION.KEY=VALUE", default=[], help=set_help)
 
     p_check = sub.add_parser("check", help="validate a config and print it fully resolved",
                              description="Load and validate CONFIG, then print every setting "
@@ -220,6 +234,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from snnconv.config import load_config
+    from snnconv.results import check_run_dir
+    config = load_config(args.config, parse_set_options(args.overrides), require_model=False)
+    check_run_dir(config.paths.log_dir_of_current_run, config.output.overwrite)
+    _prepare_tensorflow(args, config.output.verbose)
+    from snnconv.training.run import checkpoint_dir, train
+    try:
+        outcome = train(config)
+    except KeyboardInterrupt:
+        ckpt = checkpoint_dir(config.paths.log_dir_of_current_run)
+        if (ckpt / "backup").exists():
+            print(f"{PROG}: interrupted; the last finished epoch is kept in {ckpt}: run the "
+                  "same command again to resume", file=sys.stderr)
+        raise
+    if config.output.verbose == 0:
+        from snnconv.training.report import format_table
+        print(format_table(outcome.summary))
+    print(f"results written to {outcome.run_dir}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from snnconv.config import demo_config
     return _run_config(args, demo_config(parse_set_options(args.overrides)))
@@ -301,14 +337,14 @@ def _cmd_init(args: argparse.Namespace) -> int:
         print(f"wrote the default configuration to {written}")
         print(f"next: set paths.filename_ann in it, then run: {PROG} run {args.path}")
     else:
-        command = "evaluate" if args.template == "compare" else "run"
+        command = {"compare": "evaluate", "synnet": "train"}.get(args.template, "run")
         print(f"wrote the {args.template} template to {written}")
         print(f"next: {PROG} {command} {args.path}   (results in "
               f"{written.parent / 'results' / written.stem})")
     return 0
 
 
-_COMMANDS = {"run": _cmd_run, "evaluate": _cmd_evaluate, "report": _cmd_report,
+_COMMANDS = {"run": _cmd_run, "train": _cmd_train, "evaluate": _cmd_evaluate, "report": _cmd_report,
              "check": _cmd_check, "init": _cmd_init, "demo": _cmd_demo, "export": _cmd_export,
              "import-nir": _cmd_import_nir}
 

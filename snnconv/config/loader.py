@@ -115,7 +115,8 @@ def _abs(raw: str, base: Path) -> Path:
 
 
 def load_config(path: PathLike,
-                overrides: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Config:
+                overrides: Optional[Mapping[str, Mapping[str, Any]]] = None,
+                require_model: bool = True) -> Config:
     """Load, merge and validate a configuration file.
 
     ``overrides`` (``{"simulation": {"duration": "50"}}``) is applied on top of
@@ -123,7 +124,8 @@ def load_config(path: PathLike,
     against the config file's folder; relative paths in ``overrides`` (what
     ``--set`` gives on the command line) against the current directory, where
     whoever typed them stands. An empty ``paths.runlabel`` is the config
-    file's name without its suffix.
+    file's name without its suffix. ``require_model=False``: ``paths.filename_ann``
+    may be empty (``snnconv train`` makes its network; so does an STDP run).
     """
     config_path = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
     if not config_path.exists():
@@ -171,7 +173,7 @@ def load_config(path: PathLike,
         parsed["paths"]["runlabel"] = _runlabel_of(config_path)
     overridden = {key for key, (_, where) in raw["paths"].items() if where.endswith(_OVERRIDE)}
     _resolve_paths(parsed["paths"], raw["paths"], config_path.parent, config_path,
-                   ann_required=not parsed["stdp"]["enabled"],
+                   ann_required=require_model and not parsed["stdp"]["enabled"],
                    bases={key: Path.cwd() for key in overridden})
 
     sections = {name: cls(**parsed[name]) for name, cls in SECTIONS.items()}

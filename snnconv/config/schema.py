@@ -19,7 +19,8 @@ from typing import Any, Optional
 from ..choices import (BRIAN2_CODEGEN_TARGETS, CALIBRATION_METHODS,  # noqa: F401 (re-exported)
                        DISTRIBUTE_MODES, NORMALIZATION_METHODS, RESET_ALIASES, RESET_MODES,
                        SIMULATORS, SPIKE_CODE_ALIASES, SPIKE_CODES, STDP_RULES,
-                       THRESHOLD_MODES, XYLO_QUANTIZATION)
+                       SURROGATES, SYNNET_OUTPUTS, THRESHOLD_MODES, TRAINING_LOSSES,
+                       TRAINING_SCHEDULES, XYLO_QUANTIZATION)
 
 # Allowed values of the config's own (file and chip) keys
 DATASET_FORMATS = ("npz", "folder")
@@ -39,7 +40,8 @@ class ValueProblem(ValueError):
 class KeySpec:
     """How one key is parsed and checked.
 
-    kind: ``bool``, ``int``, ``float``, ``str``, ``choice`` or ``path``.
+    kind: ``bool``, ``int``, ``float``, ``str``, ``choice``, ``path`` or ``ints``
+    (a comma-separated list of integers, e.g. layer sizes).
     ``path`` keys are only type-checked here (a string); the loader resolves
     them against the config file's folder and checks existence.
     """
@@ -51,7 +53,7 @@ class KeySpec:
     max_inclusive: bool = True
     choices: tuple = ()
     aliases: dict = dataclasses.field(default_factory=dict)
-    optional: bool = False  # empty value allowed (str/path keys only)
+    optional: bool = False  # empty value allowed (str/path; int/float: empty = None)
 
     def describe(self) -> str:
         """What the key accepts, for error messages."""
@@ -73,13 +75,26 @@ class KeySpec:
             return noun + (" " + " and ".join(bounds) if bounds else "")
         if self.kind == "path":
             return "a path" + (" (may be empty)" if self.optional else "")
+        if self.kind == "ints":
+            low = f" >= {_fmt_num(self.min)}" if self.min is not None else ""
+            return f"a comma-separated list of integers{low} (e.g. 63, 63, 63)"
         return "a non-empty string" if not self.optional else "a string"
 
     def parse(self, raw: str) -> Any:
         """Turn a raw string into the typed value or raise ValueProblem."""
         text = raw.strip()
+        if text == "" and self.optional and self.kind in ("int", "float"):
+            return None                                  # "not set"
         if text == "" and not (self.optional and self.kind in ("str", "path")):
             raise ValueProblem(f"is empty; expected {self.describe()}")
+        if self.kind == "ints":
+            try:
+                values = tuple(int(v) for v in text.split(","))
+            except ValueError:
+                raise ValueProblem(f"expected {self.describe()}") from None
+            for value in values:
+                self._check_range(value)
+            return values
         if self.kind == "bool":
             try:
                 return _BOOL_STATES[text.lower()]
@@ -129,6 +144,8 @@ class KeySpec:
             return "true" if value else "false"
         if self.kind == "float":
             return repr(float(value))
+        if self.kind == "ints":
+            return ", ".join(str(int(v)) for v in value)
         return str(value)
 
 
@@ -303,6 +320,70 @@ class StdpConfig:
     checkpoint_every: int = _at_least_one()
 
 
+@dataclasses.dataclass(frozen=True)
+class FrontendConfig:
+    """``[frontend]``: waveforms to event counts (:class:`snnconv.audio.FrontEnd`) for
+    ``snnconv train``; also the time step of the trained network."""
+
+    sample_rate: float = _positive()
+    dt: float = _positive()
+    num_channels: int = _at_least_one()
+    f_min: float = _positive()
+    f_max: float = _positive()
+    q: float = _positive()
+    order: int = _key("int", min=1, max=8)
+    gain: float = _positive()
+    normalize: bool = _key("bool")
+    max_events_per_step: int = _key("int", min=1, max=255)
+
+    def options(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class SynnetConfig:
+    """``[synnet]``: the SynNet architecture ``snnconv train`` trains (times in seconds)."""
+
+    size_hidden_layers: tuple = _key("ints", min=1)
+    time_constants_per_layer: tuple = _key("ints", min=1)
+    tau_syn_base: float = _positive()
+    tau_mem: float = _positive()
+    tau_syn_out: float = _positive()
+    quantize_time_constants: bool = _key("bool")
+    train_time_constants: bool = _key("bool")
+    threshold: float = _positive()
+    threshold_out: Optional[float] = _key("float", min=0, min_inclusive=False, optional=True)
+    train_threshold: bool = _key("bool")
+    max_spikes_per_dt: int = _at_least_one()
+    max_spikes_per_dt_out: int = _at_least_one()
+    p_dropout: float = _key("float", min=0, max=1, max_inclusive=False)
+    output: str = _key("choice", choices=SYNNET_OUTPUTS)
+    delay: bool = _key("bool")
+    surrogate: str = _key("choice", choices=SURROGATES)
+    noise_std: float = _key("float", min=0)
+
+    def options(self) -> dict:
+        """The :class:`snnconv.SynNet` keyword arguments this section sets."""
+        values = dataclasses.asdict(self)
+        values["size_hidden_layers"] = list(self.size_hidden_layers)
+        values["time_constants_per_layer"] = list(self.time_constants_per_layer)
+        return values
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """``[training]``: how ``snnconv train`` fits the network (:func:`snnconv.train_synnet`)."""
+
+    epochs: int = _at_least_one()
+    batch_size: int = _at_least_one()
+    learning_rate: float = _positive()
+    schedule: str = _key("choice", choices=TRAINING_SCHEDULES)
+    loss: str = _key("choice", choices=TRAINING_LOSSES)
+    seed: int = _key("int")
+    validation_split: float = _key("float", min=0, max=1, max_inclusive=False)
+    num_train: int = _key("int", min=0)          # 0: every training sample
+
+
 # Section name -> dataclass, in file order.
 SECTIONS: dict[str, type] = {
     "paths": PathsConfig,
@@ -317,6 +398,9 @@ SECTIONS: dict[str, type] = {
     "xylo": XyloConfig,
     "brian2": Brian2Config,
     "stdp": StdpConfig,
+    "frontend": FrontendConfig,
+    "synnet": SynnetConfig,
+    "training": TrainingConfig,
 }
 
 
@@ -353,6 +437,9 @@ class Config:
     xylo: XyloConfig
     brian2: Brian2Config
     stdp: StdpConfig
+    frontend: FrontendConfig
+    synnet: SynnetConfig
+    training: TrainingConfig
     config_path: Optional[Path] = dataclasses.field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:

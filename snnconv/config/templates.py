@@ -31,6 +31,7 @@ TEMPLATES = {
     "xylo": "a small MNIST network quantized to a SynSense Xylo chip",
     "stdp": "an unsupervised STDP network trained on the bundled MNIST subset",
     "compare": "a sweep (snnconv evaluate): rate coding against the TTFS codes",
+    "synnet": "a SynNet keyword spotter for Xylo Audio 2 (snnconv train), bundled keywords",
 }
 
 _PACKAGE = Path(__file__).resolve().parents[1]          # .../snnconv

@@ -136,6 +136,8 @@ class SynNet(keras.Model):
                            delay=int(self.delay), kernel_scale=self.dt / tau_out_q,
                            name="readout", **common)
         self.readout.build((None, None, n_in))
+        # one step of one sample builds the model (fit's checkpoints need a built model)
+        self(keras.ops.zeros((1, 1, self.n_channels)))
 
     @property
     def lif_layers(self) -> list:

@@ -155,7 +155,35 @@ def to_xylo(model, chip: str = "syns61201", quantization: str = "global",
                        input_shape=(n_in,), dt=dt, quantization=quantization,
                        quantization_error=errors, name=f"{model.name}_xylo", temporal=True,
                        readout="vmem" if vmem else "spikes",
-                       output_scale=f_o.astype(np.float64))
+                       output_scale=f_o.astype(np.float64),
+                       hidden_scale=np.asarray(f, np.float64))
+
+
+def dequantized(model, xylo: XyloNetwork):
+    """A float copy of ``model`` with the weights and thresholds of ``xylo`` (its
+    :func:`to_xylo` network) divided back by their scales: the quantization's effect
+    alone, without the chip's integer dynamics."""
+    spec = xylo.spec
+    copy = type(model).from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    hidden, out = copy.lif_layers[:-1], copy.lif_layers[-1]
+    w_all = np.concatenate([spec.weights_in, spec.weights_rec]).astype(np.float64)
+    w_all = w_all.reshape(w_all.shape[0], spec.num_hidden, -1)[:, :, 0]
+    n_in = spec.num_inputs
+    start = 0
+    rows = slice(0, n_in)
+    for layer in hidden:
+        cols = slice(start, start + layer.units)
+        f = np.asarray(xylo.hidden_scale, np.float64)[cols]
+        layer.kernel.assign((w_all[rows, cols] / f)[:, :, None])
+        layer.threshold.assign(spec.threshold[cols] / f)
+        rows = slice(n_in + cols.start, n_in + cols.stop)
+        start = cols.stop
+    f_o = np.asarray(xylo.output_scale, np.float64)
+    out.kernel.assign((spec.weights_out[rows.start - n_in:rows.stop - n_in] / f_o)[:, :, None])
+    if out.output_mode == "spikes":
+        out.threshold.assign(spec.threshold_out / f_o)
+    return copy
 
 
 def _errors(w, w_int, f, threshold, th_int, vmem) -> dict:

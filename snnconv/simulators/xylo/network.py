@@ -58,6 +58,7 @@ class XyloNetwork:
     # (the largest output membrane so far, in float units: / output_scale) or "spikes"
     readout: str = "charge"
     output_scale: np.ndarray | None = None     # integer units per float unit, per output
+    hidden_scale: np.ndarray | None = None     # the same per hidden neuron (from to_xylo)
 
     def __post_init__(self):
         if self.encoding not in INPUT_ENCODINGS:
@@ -110,8 +111,9 @@ class XyloNetwork:
             "quantization": np.array(self.quantization), "name": np.array(self.name),
             "temporal": np.array(self.temporal), "readout": np.array(self.readout),
         }
-        if self.output_scale is not None:
-            extra["output_scale"] = np.asarray(self.output_scale, np.float64)
+        for key in ("output_scale", "hidden_scale"):
+            if getattr(self, key) is not None:
+                extra[key] = np.asarray(getattr(self, key), np.float64)
         if self.input_map is not None:
             extra["input_map"] = self.input_map.astype(np.float32)
         return self.spec.save(path, **{EXTRA_PREFIX + k: v for k, v in extra.items()})
@@ -148,7 +150,7 @@ def load_xylo(path) -> XyloNetwork:
         dt=float(x.get("time_step", spec.dt * 1e3)), ann_macs=int(x.get("ann_macs", 0)),
         quantization=str(x.get("quantization", "")), name=str(x.get("name", path.stem)),
         temporal=bool(x.get("temporal", False)), readout=str(x.get("readout", "charge")),
-        output_scale=x.get("output_scale"))
+        output_scale=x.get("output_scale"), hidden_scale=x.get("hidden_scale"))
 
 
 def dash_for(tau, dt: float, key: str) -> np.ndarray:
