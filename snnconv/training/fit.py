@@ -24,13 +24,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..choices import TRAINING_SCHEDULES
 from ..errors import DataError
 from ..evaluation import as_labels, check_labels
 from ..losses import TemporalAccuracy, get_loss
+from .augment import Augmentation, augmented_dataset
 
 DEFAULTS = {"epochs": 30, "batch_size": 64, "learning_rate": 3e-3, "schedule": "cosine",
             "final_learning_rate_fraction": 0.05}
-SCHEDULES = ("cosine", "constant")
+SCHEDULES = TRAINING_SCHEDULES
+# measured on the spoken keywords (benchmarks/train_synnet.py)
+DEFAULT_AUGMENTATION = Augmentation(channel_shift=1, time_shift=10, gain=0.2)
 
 
 def check_events(x, n_channels: int, where: str = "inputs") -> np.ndarray:
@@ -67,7 +71,7 @@ def train_synnet(model, x, y, epochs: int = DEFAULTS["epochs"],
                  learning_rate: float = DEFAULTS["learning_rate"], validation_data=None,
                  validation_split: float = 0.0, loss=None,
                  schedule: str = DEFAULTS["schedule"], seed: int | None = None,
-                 checkpoint_dir=None, callbacks=(), verbose="auto"):
+                 augmentation="default", checkpoint_dir=None, callbacks=(), verbose="auto"):
     """Train ``model`` (a SynNet, or any Keras model over ``(batch, time, channels)``)
     on event inputs ``x`` ``(N, T, channels)`` and integer labels ``y``.
 
@@ -75,7 +79,10 @@ def train_synnet(model, x, y, epochs: int = DEFAULTS["epochs"],
     fraction of ``x`` held out from the end, as Keras does). ``loss``: a
     ``keras.losses.Loss`` or a name of :data:`snnconv.losses.LOSSES` (None:
     :func:`default_loss`). ``seed``: seeds weight-free randomness (shuffling,
-    dropout, noise) via ``keras.utils.set_random_seed``. ``verbose``: Keras's
+    dropout, noise) via ``keras.utils.set_random_seed``. ``augmentation``: an
+    :class:`~snnconv.training.augment.Augmentation` of the training batches
+    (``"default"``: :data:`DEFAULT_AUGMENTATION`; None: the data as it is).
+    ``verbose``: Keras's
     (``"auto"``: a progress bar per epoch on a terminal, a line per epoch
     otherwise). Returns the Keras ``History``; the model is trained in place.
     """
@@ -95,7 +102,12 @@ def train_synnet(model, x, y, epochs: int = DEFAULTS["epochs"],
         raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0")
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
     n_fit = len(x) - int(len(x) * validation_split)
+    if validation_split and validation_data is None:      # held out from the end, as Keras
+        validation_data = (x[n_fit:], y[n_fit:])
+    x, y = x[:n_fit], y[:n_fit]
     steps = int(epochs) * math.ceil(n_fit / int(batch_size))
     rate = (keras.optimizers.schedules.CosineDecay(
         learning_rate, steps, alpha=DEFAULTS["final_learning_rate_fraction"])
@@ -110,6 +122,12 @@ def train_synnet(model, x, y, epochs: int = DEFAULTS["epochs"],
         folder.mkdir(parents=True, exist_ok=True)
         extra += [keras.callbacks.BackupAndRestore(str(folder / "backup")),
                   keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True)]
+    if isinstance(augmentation, str) and augmentation == "default":
+        augmentation = DEFAULT_AUGMENTATION
+    if augmentation is not None and augmentation.active:
+        train_data = augmented_dataset(x, y, int(batch_size), augmentation,
+                                       0 if seed is None else int(seed))
+        return model.fit(train_data, epochs=int(epochs), validation_data=validation_data,
+                         callbacks=extra, verbose=verbose)
     return model.fit(x, y, batch_size=int(batch_size), epochs=int(epochs),
-                     validation_data=validation_data, validation_split=validation_split,
-                     callbacks=extra, verbose=verbose)
+                     validation_data=validation_data, callbacks=extra, verbose=verbose)
