@@ -109,8 +109,16 @@ class SynNet(keras.Model):
         self.surrogate = get_surrogate(surrogate)
         self.noise_std = float(noise_std)
 
-        q = (lambda t: quantize_tau(t, self.dt)) if quantize_time_constants else np.asarray
-        tau_mem_q, tau_out_q = float(q(tau_mem)), float(q(tau_syn_out))
+        def q(tau, name="tau_syn_base"):
+            if not quantize_time_constants:
+                return np.asarray(tau, np.float64)
+            shift = np.round(tau_to_bitshift(self.dt, tau))
+            if np.any(shift < 1):
+                raise ValueError(f"SynNet: {name} = {np.min(tau):g} s rounds to a decay shift "
+                                 f"of 0 at dt = {self.dt:g} s (a state that forgets every "
+                                 f"step); use at least {0.7 * self.dt:.3g} s")
+            return bitshift_to_tau(self.dt, shift)
+        tau_mem_q, tau_out_q = float(q(tau_mem, "tau_mem")), float(q(tau_syn_out, "tau_syn_out"))
         common = dict(dt=self.dt, surrogate=self.surrogate, noise_std=self.noise_std,
                       kernel_initializer="he_uniform")
         self.hidden = []

@@ -116,18 +116,20 @@ def train_synnet(model, x, y, epochs: int = DEFAULTS["epochs"],
     over_time = getattr(loss, "over_time", "max")
     model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss,
                   metrics=[TemporalAccuracy(over_time)])
-    extra = list(callbacks)
+    extra = []
     if checkpoint_dir is not None:
         folder = Path(checkpoint_dir)
         folder.mkdir(parents=True, exist_ok=True)
+        # first, so that an epoch's checkpoint is written before any other callback runs
         extra += [keras.callbacks.BackupAndRestore(str(folder / "backup")),
                   keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True)]
+    extra += list(callbacks)
     if isinstance(augmentation, str) and augmentation == "default":
         augmentation = DEFAULT_AUGMENTATION
     if augmentation is not None and augmentation.active:
         train_data = augmented_dataset(x, y, int(batch_size), augmentation,
                                        0 if seed is None else int(seed))
         return model.fit(train_data, epochs=int(epochs), validation_data=validation_data,
-                         callbacks=extra, verbose=verbose)
+                         callbacks=extra, verbose=verbose, shuffle=False)
     return model.fit(x, y, batch_size=int(batch_size), epochs=int(epochs),
                      validation_data=validation_data, callbacks=extra, verbose=verbose)
