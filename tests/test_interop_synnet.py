@@ -101,3 +101,34 @@ def test_trained_synnet_is_bit_exact_in_xylosim(trained):
     events = data.x_test[:6].astype(int)
     ours = assert_bit_exact(net.spec, sim, events, "trained SynNet")
     assert ours.spikes.sum() > 100 and np.abs(ours.v_out).max() > 0
+
+
+def float_layout(net):
+    """The SynNet's float matrices in Xylo's layout, built here independently."""
+    ws = [layer.kernel.numpy()[:, :, 0].astype(np.float64) for layer in net.lif_layers]
+    sizes = [w.shape[1] for w in ws[:-1]]
+    n, edges = sum(sizes), np.cumsum([0] + sizes)
+    w_in, w_rec, w_out = np.zeros((ws[0].shape[0], n)), np.zeros((n, n)), np.zeros((n, 4))
+    w_in[:, :sizes[0]] = ws[0]
+    for i in range(1, len(sizes)):
+        w_rec[edges[i - 1]:edges[i], edges[i]:edges[i + 1]] = ws[i]
+    w_out[edges[-2]:] = ws[-1]
+    return w_in, w_rec, w_out, np.ones(n), np.full(4, 0.8)
+
+
+@pytest.mark.parametrize("method", ["global", "per_channel"])
+def test_quantization_is_rockpools(method):
+    from rockpool.transform.quantize_methods import channel_quantize, global_quantize
+    net = snnconv.SynNet(4, 6, output="spikes", threshold_out=0.8, **ARCH)
+    w_in, w_rec, w_out, th, th_out = float_layout(net)
+    dashes = {k: np.ones(n) for k, n in (("dash_mem", 28), ("dash_syn", 28),
+                                          ("dash_syn_2", 28), ("dash_mem_out", 4),
+                                          ("dash_syn_out", 4))}
+    reference = (global_quantize if method == "global" else channel_quantize)(
+        weights_in=w_in, weights_rec=w_rec, weights_out=w_out, threshold=th,
+        threshold_out=th_out, **dashes)
+    spec = snnconv.to_xylo(net, quantization=method).spec
+    for key in ("weights_in", "weights_rec", "weights_out", "threshold", "threshold_out"):
+        ref = np.asarray(reference[key])
+        ref = ref[..., 0] if ref.ndim == 3 else ref
+        np.testing.assert_array_equal(np.asarray(getattr(spec, key)), ref, err_msg=key)
