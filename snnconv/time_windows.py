@@ -21,6 +21,12 @@ Clocks. Every node's value lives in one time window, its *clock* ``c``:
   inputs, unchanged) or a *current* (anything linear in its inputs, which
   the next neurons integrate: its synapses fold into theirs).
 
+Max pooling of a current of a later clock than the input's (a signed,
+linear signal) has neither form; the simulators first rewrite it into
+neurons that carry the signal shifted onto a bounded non-negative range,
+the pooling of their spikes and a current that shifts it back
+(:mod:`snnconv.signed_max_pool`).
+
 Windows. ``t_min(c) = t_max(c - 1)`` and the window length ``T(c)`` is the
 largest normalised activation of the neuron nodes of clock ``c`` on the
 normalisation data (``graph.metadata["activation_max"]``, recorded by
@@ -150,20 +156,14 @@ class TimeWindows:
                    clipped=bool(d["clipped"]), unmeasured=tuple(d.get("unmeasured", ())))
 
 
-def plan_windows(graph: Graph, clip: bool = False, max2avg_pool: bool = False,
-                 activation_max: dict | None = None, exact: bool = True) -> TimeWindows:
-    """The :class:`TimeWindows` of a normalised graph.
+def signals(graph: Graph, max2avg_pool: bool = False, exact: bool = True):
+    """``(clocks, spikes, neurons)`` of a graph: every node's clock, whether its value
+    is a spike signal (else a current), and the nodes with neurons, in graph order.
 
-    ``activation_max``: node -> largest normalised activation; by default
-    ``graph.metadata["activation_max"]`` (recorded by :func:`snnconv.normalize`).
-    A neuron node without one gets a window of 1 (with a warning): its
-    activations above the normalisation scale are then clipped.
-    ``max2avg_pool``: max pooling runs as average pooling (a current).
-    ``exact=False``: only the clocks and delays are wanted (the other TTFS
-    codes' merges): max pooling of a current is then a current, not an error.
+    ``exact``: max pooling of a current of a clock after the input's is an error
+    (it has no spike-time form; :func:`snnconv.signed_max_pool.shift_signed_max_pools`
+    rewrites it into neurons that have one).
     """
-    maxima = dict(graph.metadata.get("activation_max") or {}) if activation_max is None \
-        else dict(activation_max)
     out = graph.output_node
     clocks: dict[str, int] = {}
     spikes: dict[str, bool] = {}
@@ -186,13 +186,33 @@ def plan_windows(graph: Graph, clip: bool = False, max2avg_pool: bool = False,
                 raise SnnconvError(
                     f"node {node.name!r}: max pooling of {src!r}, a linear (non-spiking) "
                     "signal, has no exact spike-time form under ttfs_exact (only the "
-                    "earliest of a window's spikes is); put the ReLU before the pooling "
-                    "or set max2avg_pool")
+                    "earliest of a window's spikes is); rewrite the graph with "
+                    "snnconv.signed_max_pool.shift_signed_max_pools (the simulators do), "
+                    "put the ReLU before the pooling or set max2avg_pool")
             spikes[node.name] = spikes[src]
         elif node.op in _ROUTING and node is not out:
             spikes[node.name] = all(spikes[s] for s in node.inputs)
         else:
             spikes[node.name] = False
+    return clocks, spikes, neurons
+
+
+def plan_windows(graph: Graph, clip: bool = False, max2avg_pool: bool = False,
+                 activation_max: dict | None = None, exact: bool = True) -> TimeWindows:
+    """The :class:`TimeWindows` of a normalised graph.
+
+    ``activation_max``: node -> largest normalised activation; by default
+    ``graph.metadata["activation_max"]`` (recorded by :func:`snnconv.normalize`).
+    A neuron node without one gets a window of 1 (with a warning): its
+    activations above the normalisation scale are then clipped.
+    ``max2avg_pool``: max pooling runs as average pooling (a current).
+    ``exact=False``: only the clocks and delays are wanted (the other TTFS
+    codes' merges): max pooling of a current is then a current, not an error.
+    """
+    maxima = dict(graph.metadata.get("activation_max") or {}) if activation_max is None \
+        else dict(activation_max)
+    out = graph.output_node
+    clocks, spikes, neurons = signals(graph, max2avg_pool=max2avg_pool, exact=exact)
     readout = clocks[out.name]
     lengths, unmeasured = [INPUT_WINDOW], []
     for c in range(1, readout + 1):

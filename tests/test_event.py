@@ -297,7 +297,9 @@ def test_run_and_run_saved(tmp_path, write_config):
     assert saved.result.accuracy == outcome.result.accuracy
 
 
-def test_refuses_max_pooling_of_a_current():
+def test_max_pooling_of_a_current_converts_exactly():
+    """Max pooling of a linear signal (e) runs as shift neurons, the pooling of their
+    spikes and an unshifting current (snnconv.signed_max_pool), giving max(e) exactly."""
     nodes = [Node("in", "input", [], (4, 4, 1)),
              Node("c", "conv2d", ["in"], (4, 4, 1),
                   params={"strides": (1, 1), "padding": "valid", "dilation_rate": (1, 1)},
@@ -316,7 +318,11 @@ def test_refuses_max_pooling_of_a_current():
              Node("f", "flatten", ["mp"], (4,)),
              _dense("out", "f", np.ones((4, 3)), np.zeros(3), activation="linear")]
     g = _normalised(nodes, {"d": 1.0})
-    with pytest.raises(SnnconvError, match="max pooling"):
-        snnconv.convert(g, simulator="event", spike_code="ttfs_exact")
-    # as an average pooling it converts
+    net = snnconv.convert(g, simulator="event", spike_code="ttfs_exact")
+    assert "mp_shift" in net.windows.neurons
+    x = np.linspace(-1, 2, 16, dtype=np.float32).reshape(1, 4, 4, 1)
+    e = np.clip(x, 0, 1)                                 # d's spikes carry clip(x, 0, T)
+    expected = e.reshape(2, 2, 2, 2).transpose(0, 2, 1, 3).reshape(4, 4).max(axis=1)
+    np.testing.assert_allclose(layer_values(net, x)["mp"].reshape(4), expected, atol=1e-6)
+    # as an average pooling it converts too
     snnconv.convert(g, simulator="event", spike_code="ttfs_exact", max2avg_pool=True)

@@ -18,6 +18,7 @@ import numpy as np
 from ...ann import count_macs
 from ...errors import ModelLoadError, SnnconvError
 from ...ir import Graph, Node
+from ...signed_max_pool import shift_signed_max_pools
 from ...time_windows import TimeWindows, plan_windows
 
 # the key that marks an .npz file as a saved event network
@@ -104,7 +105,9 @@ class EventNetwork:
 def build_event_network(graph: Graph, clip: bool = False, max2avg_pool: bool = False,
                         readout_steps: int = DEFAULT_READOUT_STEPS,
                         activation_max: dict | None = None) -> EventNetwork:
-    """The event network of a normalised graph (see :func:`snnconv.time_windows.plan_windows`)."""
+    """The event network of a normalised graph (see :func:`snnconv.time_windows.plan_windows`;
+    max pooling of a signed current is rewritten by
+    :func:`snnconv.signed_max_pool.shift_signed_max_pools`)."""
     from ...synops import fanout_maps
 
     if max2avg_pool:
@@ -112,13 +115,15 @@ def build_event_network(graph: Graph, clip: bool = False, max2avg_pool: bool = F
         for node in graph:
             if node.op == "max_pool2d":
                 node.op = "avg_pool2d"
+    macs = int(sum(count_macs(graph).values()))      # the ANN's, before any rewrite
+    graph, activation_max = shift_signed_max_pools(graph, clip=clip,
+                                                   activation_max=activation_max)
     windows = plan_windows(graph, clip=clip, activation_max=activation_max)
     sources = [n.name for n in graph
                if n.op in ("input", "max_pool2d") or n.name in windows.neurons]
     fanouts = fanout_maps(graph, sources, through_max_pool=False)
     return EventNetwork(graph=graph, windows=windows, fanouts=fanouts,
-                        ann_macs=int(sum(count_macs(graph).values())),
-                        readout_steps=readout_steps)
+                        ann_macs=macs, readout_steps=readout_steps)
 
 
 def is_event_file(path) -> bool:

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import math
 
+from ...ann import count_macs
 from ...errors import SnnconvError
 from ...ir import Graph
+from ...signed_max_pool import shift_signed_max_pools
 from ...time_windows import TimeWindows, plan_windows
 from .builder import build_spiking_model
 from .delays import place_delays
@@ -44,12 +46,14 @@ def build_ttfs_exact_model(graph: Graph, dt: float, clip_windows: bool = False,
         for node in g:
             if node.op == "max_pool2d":
                 node.op = "avg_pool2d"
-    win = plan_windows(g, clip=clip_windows, activation_max=_maxima(graph, activation_max))
+    g, maxima = shift_signed_max_pools(g, clip=clip_windows,
+                                       activation_max=_maxima(graph, activation_max))
+    win = plan_windows(g, clip=clip_windows, activation_max=maxima)
     n = window_steps(win, dt)
     k_max = [sum(n[:c + 1]) for c in range(len(n))]
     k_min = [k - m for k, m in zip(k_max, n)]
     delays = place_delays(g, win, lambda a, b: k_max[b] - k_max[a])
-    win = plan_windows(g, clip=clip_windows, activation_max=_maxima(graph, activation_max))
+    win = plan_windows(g, clip=clip_windows, activation_max=maxima)
     for node in g:
         if node.has_weights:
             lengths = {n[c] for c in win.bias_clocks[node.name]}
@@ -70,6 +74,9 @@ def build_ttfs_exact_model(graph: Graph, dt: float, clip_windows: bool = False,
     model = build_spiking_model(g, neurons[win.output], max2avg_pool=False,
                                 spike_code="ttfs_exact", layer_neurons=neurons,
                                 delays=delays, input_window=n[0], input_gain=1.0 / (n[0] * dt))
+    # the ANN's MACs, not those of the rewritten graph (shifts, copies for delays)
+    model.get_layer(f"{graph.input_node.name}_spikes").ann_macs = \
+        int(sum(count_macs(graph).values()))
     return model, win
 
 
