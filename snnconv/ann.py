@@ -29,37 +29,39 @@ def _layer_name(name: str, used: set[str]) -> str:
     return candidate
 
 
-def _apply(node: Node, inputs: list, used: set[str]):
+def _apply(node: Node, inputs: list, used: set[str], scale=None):
     import keras
 
     L = keras.layers
     p = node.params
     name = _layer_name(node.name, used)
     op = node.op
+    # a clipped ReLU gets its own layer after the weights
+    weight_activation = "linear" if p.get("max_value") is not None else node.activation
     if op == "dense":
         kernel, bias = node.weights["kernel"], node.weights["bias"]
-        layer = L.Dense(kernel.shape[1], activation=node.activation, name=name)
+        layer = L.Dense(kernel.shape[1], activation=weight_activation, name=name)
         out = layer(inputs[0])
         layer.set_weights([kernel, bias])
-        return out
+        return _clipped(node, out, used, scale)
     if op == "conv2d":
         kernel, bias = node.weights["kernel"], node.weights["bias"]
         layer = L.Conv2D(kernel.shape[3], kernel.shape[:2], strides=tuple(p["strides"]),
                          padding=p["padding"], dilation_rate=tuple(p["dilation_rate"]),
-                         activation=node.activation, name=name)
+                         activation=weight_activation, name=name)
         out = layer(inputs[0])
         layer.set_weights([kernel, bias])
-        return out
+        return _clipped(node, out, used, scale)
     if op == "depthwise_conv2d":
         kernel, bias = node.weights["kernel"], node.weights["bias"]
         layer = L.DepthwiseConv2D(kernel.shape[:2], strides=tuple(p["strides"]),
                                   padding=p["padding"],
                                   depth_multiplier=int(p["depth_multiplier"]),
                                   dilation_rate=tuple(p["dilation_rate"]),
-                                  activation=node.activation, name=name)
+                                  activation=weight_activation, name=name)
         out = layer(inputs[0])
         layer.set_weights([kernel, bias])
-        return out
+        return _clipped(node, out, used, scale)
     if op == "avg_pool2d":
         out = L.AveragePooling2D(tuple(p["pool_size"]), strides=tuple(p["strides"]),
                                  padding=p["padding"], name=name)(inputs[0])
@@ -83,17 +85,84 @@ def _apply(node: Node, inputs: list, used: set[str]):
     elif op == "zero_padding2d":
         (t, b), (l, r) = p["padding"]
         out = L.ZeroPadding2D(((t, b), (l, r)), name=name)(inputs[0])
+    elif op == "cropping2d":
+        out = L.Cropping2D(tuple(tuple(c) for c in p["cropping"]), name=name)(inputs[0])
+    elif op == "upsampling2d":
+        out = (L.UpSampling2D(tuple(p["size"]), interpolation="nearest", name=name)(inputs[0])
+               if p["mode"] == "nearest" else zero_spread()(p["size"], name=name)(inputs[0]))
+    elif op == "permute":
+        out = L.Permute(tuple(p["dims"]), name=name)(inputs[0])
     elif op == "identity":
         out = inputs[0]
     else:
         raise ValueError(f"node {node.name!r}: build_ann cannot rebuild op {op!r}")
     if p.get("gain") is not None:   # set by normalisation for weightless ReLU nodes
         out = keras.ops.multiply(out, np.asarray(p["gain"], dtype="float32"))
+    if p.get("max_value") is not None and node.activation == "relu":
+        return _clipped(node, out, used, scale, name if op == "identity" else None)
     if op == "identity":
         return L.Activation(node.activation, name=name)(out)
     if node.activation != "linear":
         out = L.Activation(node.activation, name=_layer_name(f"{node.name}_act", used))(out)
     return out
+
+
+def _clipped(node: Node, out, used: set[str], scale, name=None):
+    """``ReLU(max_value)`` after ``out`` where the node carries one (in the node's own
+    units: the clip divided by its normalisation scale); ``out`` otherwise."""
+    import keras
+
+    max_value = node.params.get("max_value")
+    if max_value is None or node.activation != "relu":
+        return out
+    name = name or _layer_name(f"{node.name}_act", used)
+    clip = np.asarray(max_value / (1.0 if scale is None else np.asarray(scale, np.float64)))
+    if clip.ndim == 0 or np.all(clip == clip.flat[0]):
+        return keras.layers.ReLU(max_value=float(clip.flat[0]), name=name)(out)
+    return keras.ops.minimum(keras.layers.ReLU(name=name)(out), clip.astype("float32"))
+
+
+_ZERO_SPREAD = []
+
+
+def zero_spread():
+    """The ``ZeroSpread`` Keras layer class: :func:`spread_with_zeros` as a layer (made on
+    first use, as keras is imported lazily here)."""
+    if _ZERO_SPREAD:
+        return _ZERO_SPREAD[0]
+    import keras
+
+    @keras.saving.register_keras_serializable(package="snnconv")
+    class ZeroSpread(keras.layers.Layer):
+        def __init__(self, size=(2, 2), **kwargs):
+            super().__init__(**kwargs)
+            self.size = tuple(int(v) for v in size)
+
+        def call(self, x):
+            return spread_with_zeros(x, self.size)
+
+        def compute_output_shape(self, shape):
+            return (shape[0], (shape[1] - 1) * self.size[0] + 1,
+                    (shape[2] - 1) * self.size[1] + 1, shape[3])
+
+        def get_config(self):
+            return {**super().get_config(), "size": self.size}
+
+    _ZERO_SPREAD.append(ZeroSpread)
+    return ZeroSpread
+
+
+def spread_with_zeros(x, size):
+    """Each value of the frames ``x`` (batch, H, W, C) followed by ``size - 1`` zeros along
+    rows and columns, without the trailing zeros: ``((H-1)·sh + 1, (W-1)·sw + 1)``."""
+    from keras import ops
+
+    sh, sw = (int(v) for v in size)
+    _, h, w, c = x.shape
+    y = ops.reshape(x, (-1, h, 1, w, 1, c))
+    y = ops.pad(y, [(0, 0), (0, 0), (0, sh - 1), (0, 0), (0, sw - 1), (0, 0)])
+    y = ops.reshape(y, (-1, h * sh, w * sw, c))
+    return y[:, :(h - 1) * sh + 1, :(w - 1) * sw + 1, :]
 
 
 def _apply_qcfs(node: Node, inputs: list, used: set[str], scale):
@@ -132,7 +201,7 @@ def build_ann(graph: Graph, outputs=None):
             ins = [tensors[s] for s in node.inputs]
             tensors[node.name] = _apply_qcfs(node, ins, used, graph.scales.get(node.name)) \
                 if node.params.get("qcfs") and node.activation == "relu" \
-                else _apply(node, ins, used)
+                else _apply(node, ins, used, graph.scales.get(node.name))
     if outputs is None:
         selected = tensors[graph.output_node.name]
     elif isinstance(outputs, str) and outputs == "all":

@@ -26,8 +26,14 @@ op                   params
 ``flatten``          --
 ``reshape``          ``target_shape``
 ``concatenate``      ``axis`` (negative, counted from the end)
-``add``              --
+``add``              ``coefficients`` optional (see below)
 ``zero_padding2d``   ``padding`` (``((top, bottom), (left, right))``)
+``cropping2d``       ``cropping`` (``((top, bottom), (left, right))``)
+``upsampling2d``     ``size`` (``(rows, cols)``), ``mode``: ``"nearest"`` (each
+                     value repeated) or ``"zeros"`` (each value followed by
+                     ``size - 1`` zeros, the last row and column dropped: the
+                     input grid of a transposed convolution)
+``permute``          ``dims`` (Keras's, 1-based, without the batch axis)
 ``identity``         -- (an activation that could not merge into its producer)
 ==================== ==========================================================
 
@@ -35,7 +41,13 @@ After normalisation, ``add`` nodes carry ``coefficients`` (one factor per
 input, a number or one per channel) and other weightless nodes with a
 ``relu`` activation carry a ``gain`` (a number, per channel, or full
 shape): the node's result is multiplied by them. Both are absent (meaning
-1) in a parsed graph.
+1) in a parsed graph, except where the parser gives an ``add`` its own
+(``Subtract``: ``[1, -1]``, ``Average``: ``1/n`` each), which normalisation
+multiplies into its scale ratios.
+
+A ``relu`` node may carry ``max_value`` (``ReLU(max_value=6)``, ``relu6``):
+the ANN clips there; in the SNN the neuron's threshold, whose rate λ never
+exceeds the clipped maximum, stands for the clip.
 
 ``activation`` is one of ``"linear"``, ``"relu"``, ``"softmax"``. Weight ops
 always carry a ``bias`` (zeros when the Keras layer had none) so later stages
@@ -53,8 +65,11 @@ from .choices import ACTIVATIONS
 OPS = (
     "input", "dense", "conv2d", "depthwise_conv2d", "avg_pool2d", "max_pool2d",
     "global_avg_pool2d", "flatten", "reshape", "concatenate", "add",
-    "zero_padding2d", "identity",
+    "zero_padding2d", "cropping2d", "upsampling2d", "permute", "identity",
 )
+# weightless ops that only move values (no neurons of their own, no arithmetic)
+ROUTING_OPS = ("flatten", "reshape", "zero_padding2d", "cropping2d", "upsampling2d",
+               "permute", "identity", "concatenate")
 WEIGHT_OPS = ("dense", "conv2d", "depthwise_conv2d")
 
 

@@ -145,8 +145,11 @@ def apply_scales(graph: Graph, stats: dict[str, np.ndarray]) -> Graph:
             _rescale_weights(node, _compact(ins[0], g[node.inputs[0]].output_shape), out)
         elif node.op == "add":
             out = np.asarray(stats[node.name]) if node.activation == "relu" else ins[0]
+            # the parser's own coefficients (Subtract, Average) times the scale ratios
+            own = node.params.get("coefficients") or [1.0] * len(ins)
             node.params["coefficients"] = [
-                _compact(np.asarray(s) / out, node.output_shape) for s in ins]
+                _compact(np.asarray(c, np.float64) * np.asarray(s) / out, node.output_shape)
+                for c, s in zip(own, ins)]
         else:   # no weights: its input's scale passes through, reshaped to its layout
             src_shape = g[node.inputs[0]].output_shape
             if node.op == "concatenate":
@@ -157,6 +160,9 @@ def apply_scales(graph: Graph, stats: dict[str, np.ndarray]) -> Graph:
                 out = np.broadcast_to(ins[0], src_shape).reshape(node.output_shape)
             elif node.op == "identity":
                 out = ins[0]
+            elif node.op == "permute":
+                axes = [int(d) - 1 for d in node.params["dims"]]
+                out = np.transpose(np.broadcast_to(ins[0], src_shape), axes)
             else:   # pooling, zero padding: the scale must not vary across positions
                 out = _channel_scale(node, ins[0], src_shape)
             if node.activation == "relu":

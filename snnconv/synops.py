@@ -67,10 +67,13 @@ def _delivered(graph: Graph, source: str, x, through_max_pool: bool = True):
 
 
 def _sum_pool(x, node: Node):
-    channels = x.shape[-1]
-    kernel = tf.ones(tuple(node.params["pool_size"]) + (channels, 1), COUNT_DTYPE)
-    return ops.depthwise_conv(x, kernel, strides=node.params["strides"],
-                              padding=node.params["padding"])
+    # channels as the batch of a one-channel convolution (a depthwise convolution
+    # would do, but TF's takes only equal strides, and 1-D pooling has (1, k))
+    kernel = tf.ones(tuple(node.params["pool_size"]) + (1, 1), COUNT_DTYPE)
+    planes = ops.expand_dims(ops.transpose(x, (3, 1, 2, 0))[..., 0], -1)
+    y = ops.conv(planes, kernel, strides=node.params["strides"],
+                 padding=node.params["padding"])
+    return ops.expand_dims(ops.transpose(y[..., 0], (1, 2, 0)), 0)
 
 
 def _count_op(node: Node, ins):
@@ -94,6 +97,9 @@ def _count_op(node: Node, ins):
         return ops.reshape(x, (1,) + node.output_shape)
     if node.op == "zero_padding2d":
         return ops.pad(x, [(0, 0), *p["padding"], (0, 0)])
+    if node.op in ("cropping2d", "upsampling2d", "permute"):
+        from .simulators.event.engine import node_op
+        return node_op(node, ins)
     if node.op == "concatenate":
         return ops.concatenate(ins, axis=p["axis"])
     if node.op == "add":

@@ -69,14 +69,14 @@ import logging
 import math
 
 from .errors import SnnconvError
-from .ir import Graph
+from .ir import ROUTING_OPS, Graph
 
 log = logging.getLogger(__name__)
 
 # length of the input window: the analog input is a constant current over [0, 1)
 INPUT_WINDOW = 1.0
 # ops that pass spikes on unchanged (a spike signal stays one)
-_ROUTING = ("flatten", "reshape", "zero_padding2d", "identity", "concatenate")
+_ROUTING = ROUTING_OPS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -131,7 +131,67 @@ LAYER_MODELS = {
         (6, 6, 2), L.Rescaling(0.5, offset=-1.0, name="rs"),
         L.Normalization(mean=[0.5, -1.0], variance=[2.0, 0.5], name="nz"),
         L.Conv2D(3, 3, activation="relu", name="c"), L.Flatten(name="f"), L.Dense(2, name="o")),
+    # layers lowered to IR ops, and standalone batch normalisation
+    "relu6": lambda: _seq((5, 5, 2), L.Conv2D(3, 3, name="c"), L.ReLU(max_value=6.0, name="r6"),
+                          L.Conv2D(4, 1, activation="relu6", name="c2"),
+                          L.Activation("relu6", name="a6"), L.Flatten(name="f"),
+                          L.Dense(2, activation="relu6", name="o")),
+    "bn_standalone": lambda: _seq((6, 6, 2), L.Conv2D(3, 3, activation="relu", name="c"),
+                                  L.BatchNormalization(name="bn1"), L.ReLU(name="r"),
+                                  L.AveragePooling2D(2, name="p"),
+                                  L.BatchNormalization(name="bn2"), L.Flatten(name="f"),
+                                  L.BatchNormalization(name="bn3"), L.Dense(2, name="o")),
+    "bn_on_input": lambda: _seq((4, 4, 2), L.BatchNormalization(name="bn"),
+                                L.Conv2D(3, 3, name="c"), L.Flatten(name="f"),
+                                L.Dense(2, name="o")),
+    "crop_upsample_permute": lambda: _seq(
+        (6, 5, 2), L.Conv2D(3, 2, activation="relu", name="c"),
+        L.Cropping2D(((1, 0), (0, 2)), name="crop"), L.UpSampling2D((2, 3), name="up"),
+        L.Permute((2, 1, 3), name="perm"), L.GlobalMaxPooling2D(name="gmp"),
+        L.Dense(2, name="o")),
+    "conv2d_transpose": lambda: _seq(
+        (4, 5, 2), L.Conv2DTranspose(3, 3, strides=2, padding="same", activation="relu",
+                                     name="t1"),
+        L.Conv2DTranspose(2, (2, 3), strides=(3, 1), name="t2"), L.Flatten(name="f"),
+        L.Dense(2, name="o")),
+    "pooling_1d": lambda: _seq(
+        (16, 3), L.Conv1D(4, 3, activation="relu", name="c"), L.MaxPooling1D(2, name="mp"),
+        L.ZeroPadding1D((1, 2), name="zp"), L.Cropping1D((2, 1), name="cr"),
+        L.UpSampling1D(2, name="up"), L.AveragePooling1D(3, strides=2, padding="same",
+                                                        name="ap"),
+        L.GlobalMaxPooling1D(name="gmp"), L.Dense(2, name="o")),
+    "gap_1d": lambda: _seq((10, 3), L.Conv1D(4, 3, name="c"), L.BatchNormalization(name="bn"),
+                           L.ReLU(name="r"), L.GlobalAveragePooling1D(name="gap"),
+                           L.Dense(2, name="o")),
+    "merges": lambda: _merges(),
+    # batch normalisation that cannot fold into the layer before: a node of its own
+    "bn_after_pool": lambda: _seq((4, 4, 2), L.MaxPooling2D(2, name="p"),
+                                  L.BatchNormalization(name="bn"), L.Flatten(name="f"),
+                                  L.Dense(2, name="o")),
+    "bn_after_relu": lambda: _seq((4,), L.Dense(3, activation="relu", name="d"),
+                                  L.BatchNormalization(name="bn")),
+    "bn_shared_producer": lambda: _bn_shared_producer(),
 }
+
+
+def _bn_shared_producer():
+    inp = keras.Input((4,), name="x")
+    d = L.Dense(3, name="d")(inp)
+    bn = L.BatchNormalization(name="bn")(d)
+    return _randomize(keras.Model(inp, L.Add(name="add")([d, bn])))
+
+
+def _merges():
+    inp = keras.Input((6, 6, 2), name="x")
+    a = L.Conv2D(3, 3, name="a")(inp)
+    b = L.Conv2D(3, 3, activation="relu", name="b")(inp)
+    c = L.Conv2D(3, 3, name="c")(inp)
+    m = L.Maximum(name="max")([a, b, c])
+    s = L.Subtract(name="sub")([m, b])
+    v = L.Average(name="avg")([s, a, c])
+    v = L.BatchNormalization(name="bn")(v)
+    out = L.Dense(2, name="o")(L.Flatten(name="f")(v))
+    return _randomize(keras.Model(inp, out, name="merges"))
 
 
 @pytest.mark.parametrize("key", sorted(LAYER_MODELS))
@@ -387,15 +447,6 @@ def _unsupported_cases():
         a, b = keras.Input((3,), name="a"), keras.Input((3,), name="b")
         return keras.Model([a, b], L.Add(name="add")([a, b]))
 
-    def bn_after_pool():
-        return _seq((4, 4, 2), L.MaxPooling2D(2, name="p"), L.BatchNormalization(name="bn"))
-
-    def bn_shared_producer():
-        inp = keras.Input((4,), name="x")
-        d = L.Dense(3, name="d")(inp)
-        bn = L.BatchNormalization(name="bn")(d)
-        return keras.Model(inp, L.Add(name="add")([d, bn]))
-
     def softmax_inside():
         return _seq((4,), L.Dense(3, activation="softmax", name="d"), L.Dense(2, name="o"))
 
@@ -405,18 +456,19 @@ def _unsupported_cases():
                        r"'t' \(Activation\).*'tanh'"),
         "sigmoid_arg": (lambda: _seq((4,), L.Dense(3, activation="sigmoid", name="d")),
                         r"'d' \(Dense\).*'sigmoid'"),
-        "relu6": (lambda: _seq((4,), L.ReLU(max_value=6.0, name="r6")),
-                  r"'r6' \(ReLU\).*max_value=6"),
+        "relu_threshold": (lambda: _seq((4,), L.ReLU(threshold=0.5, name="rt")),
+                           r"'rt' \(ReLU\).*threshold=0.5"),
+        "bilinear": (lambda: _seq((3, 3, 1), L.UpSampling2D(2, interpolation="bilinear",
+                                                            name="up")),
+                     r"'up' \(UpSampling2D\).*'bilinear'"),
+        "output_padding": (lambda: _seq((3, 3, 1), L.Conv2DTranspose(
+            2, 3, strides=2, output_padding=1, name="t")),
+            r"'t' \(Conv2DTranspose\).*output_padding"),
         "leaky": (lambda: _seq((4,), L.ReLU(negative_slope=0.1, name="lr")),
                   r"'lr' \(ReLU\).*negative_slope"),
         "channels_first": (lambda: _seq((2, 6, 6), L.Conv2D(3, 3, data_format="channels_first",
                                                             name="cf")),
                            r"'cf' \(Conv2D\).*channels_first"),
-        "bn_after_pool": (bn_after_pool, r"'bn' \(BatchNormalization\).*'p'"),
-        "bn_after_relu": (lambda: _seq((4,), L.Dense(3, activation="relu", name="d"),
-                                       L.BatchNormalization(name="bn")),
-                          r"'bn' \(BatchNormalization\).*'relu'"),
-        "bn_shared_producer": (bn_shared_producer, r"'bn' \(BatchNormalization\).*other layers"),
         "softmax_inside": (softmax_inside, r"'d' \(Dense\).*softmax"),
         "multi_input": (multi_input, "exactly one input"),
     }

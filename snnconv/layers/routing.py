@@ -140,6 +140,75 @@ class SpikeZeroPadding2D(SpikeLayer):
 
 
 @keras.saving.register_keras_serializable(package="snnconv")
+class SpikeCropping2D(SpikeLayer):
+    """Crops height and width of every frame: ``cropping=((top, bottom), (left, right))``."""
+
+    def __init__(self, cropping=((0, 0), (0, 0)), **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = tuple(tuple(int(c) for c in pair) for pair in cropping)
+
+    def frame_op(self, inputs):
+        (t, b), (l, r) = self.cropping
+        h, w = inputs.shape[1], inputs.shape[2]
+        return inputs[:, t:h - b, l:w - r, :]
+
+    def frame_output_shape(self, frame_shape):
+        (t, b), (l, r) = self.cropping
+        return (frame_shape[0] - t - b, frame_shape[1] - l - r, frame_shape[2])
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": self.cropping}
+
+
+@keras.saving.register_keras_serializable(package="snnconv")
+class SpikeUpSampling2D(SpikeLayer):
+    """Enlarges every frame by ``size = (rows, cols)``: ``mode="nearest"`` repeats each
+    value; ``mode="zeros"`` puts ``size - 1`` zeros after each (not after the last row
+    and column), the input grid of a transposed convolution."""
+
+    def __init__(self, size=(2, 2), mode: str = "nearest", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("nearest", "zeros"):
+            raise ValueError(f"SpikeUpSampling2D mode must be 'nearest' or 'zeros', got {mode!r}")
+        self.size = tuple(int(v) for v in size)
+        self.mode = mode
+
+    def frame_op(self, inputs):
+        if self.mode == "nearest":
+            y = ops.repeat(inputs, self.size[0], axis=1)
+            return ops.repeat(y, self.size[1], axis=2)
+        from ..ann import spread_with_zeros
+        return spread_with_zeros(inputs, self.size)
+
+    def frame_output_shape(self, frame_shape):
+        h, w, c = frame_shape
+        if self.mode == "nearest":
+            return (h * self.size[0], w * self.size[1], c)
+        return ((h - 1) * self.size[0] + 1, (w - 1) * self.size[1] + 1, c)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="snnconv")
+class SpikePermute(SpikeLayer):
+    """Permutes the axes of every frame: ``dims`` as Keras's ``Permute`` (1-based)."""
+
+    def __init__(self, dims=(1,), **kwargs):
+        super().__init__(**kwargs)
+        self.dims = tuple(int(d) for d in dims)
+
+    def frame_op(self, inputs):
+        return ops.transpose(inputs, (0,) + self.dims)
+
+    def frame_output_shape(self, frame_shape):
+        return tuple(frame_shape[d - 1] for d in self.dims)
+
+    def get_config(self):
+        return {**super().get_config(), "dims": self.dims}
+
+
+@keras.saving.register_keras_serializable(package="snnconv")
 class SpikeConcatenate(SpikeLayer):
     """Concatenates its inputs along ``axis`` (negative: counted from the last axis)."""
 

@@ -206,6 +206,11 @@ def to_nir(snn, approximate: bool = False, avg_pool: str = "sum"):
 _NO_NODE = {
     "SpikeMaxPooling2D": "spiking max pooling has no NIR node; convert with max2avg_pool=True "
                          "(config conversion.max2avg_pool = true)",
+    "SpikeCropping2D": "NIR has no cropping node (Cropping1D/2D); export a network without "
+                       "cropping",
+    "SpikeUpSampling2D": "NIR has no up-sampling node (UpSampling1D/2D, or the spread input "
+                         "of a Conv2DTranspose); export a network without them",
+    "SpikePermute": "NIR has no permute node (Permute); export a network without it",
 }
 
 

@@ -1,15 +1,20 @@
 """Things the parser modules share: the supported layer list and the error helper."""
 from __future__ import annotations
 
-from snnconv.choices import ACTIVATIONS as SUPPORTED_ACTIVATIONS
+from snnconv.choices import ACTIVATIONS
 from snnconv.errors import UnsupportedLayerError
 
 # Keras layer class names the parser accepts. Sequential and Functional stand
 # for nested sub-models, which are flattened into the parent graph.
+# relu6 is a relu whose node carries max_value=6
+SUPPORTED_ACTIVATIONS = ACTIVATIONS + ("relu6",)
 SUPPORTED_LAYERS = (
-    "InputLayer", "Dense", "Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D",
-    "AveragePooling2D", "MaxPooling2D", "GlobalAveragePooling2D", "Flatten",
-    "Reshape", "Concatenate", "Add", "ZeroPadding2D", "BatchNormalization",
+    "InputLayer", "Dense", "Conv1D", "Conv2D", "Conv2DTranspose", "DepthwiseConv2D",
+    "SeparableConv2D", "AveragePooling1D", "AveragePooling2D", "MaxPooling1D", "MaxPooling2D",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D", "Flatten", "Reshape", "Permute", "Concatenate", "Add", "Subtract",
+    "Average", "Maximum", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D",
+    "UpSampling1D", "UpSampling2D", "BatchNormalization",
     "Activation", "ReLU", "Softmax", "Rescaling", "Normalization", "Dropout", "SpatialDropout1D",
     "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
     "AlphaDropout", "Identity", "QCFS", "Sequential", "Functional",

@@ -9,11 +9,17 @@ order, a mix of real IR :class:`~snnconv.ir.Node` objects and
     rewired to the layer's input and the name is recorded in the producer's
     ``source_layers``.
 ``batchnorm``
-    Folded exactly into the preceding Dense / Conv2D / DepthwiseConv2D node:
+    Folded exactly into the preceding Dense / Conv2D / DepthwiseConv2D node
+    when that node has a linear activation and the BN is its only reader:
     per output channel ``s = γ / sqrt(var + ε)``, ``W' = W·s``,
     ``b' = (b − mean)·s + β`` (γ = 1 when ``scale=False``, β = 0 when
-    ``center=False``). The producer must have a linear activation and the BN
-    must be its only reader; anything else is an error.
+    ``center=False``). On the model's input it is an elementwise affine map
+    (as ``Normalization`` below). Anywhere else (after pooling, an ``Add``,
+    a concatenation, a ReLU, or a layer others read too: the pre-activation
+    blocks of ResNetV2 and DenseNet) it becomes a per-channel affine node of
+    its own, a diagonal linear layer: a 1×1 ``depthwise_conv2d`` on images,
+    a ``dense`` with a diagonal kernel otherwise. A ReLU after it merges into
+    it, so it may be a layer of neurons.
 ``affine``
     ``Rescaling`` (``x·scale + offset``) and ``Normalization``
     (``(x − mean)/√var``): an elementwise affine map ``a·x + c``. It becomes no
@@ -125,6 +131,9 @@ def fold(items: list, output: str,
             live[item.name] = item
             continue
         src = item.inputs[0]
+        if item.kind == "batchnorm" and (src in virtual or live[src].op == "input"):
+            # on the input (or a scaling of it): an elementwise affine map like Normalization
+            item = _bn_as_affine(item)
         if item.kind == "affine" or src in virtual:
             _virtual_through(item, src, virtual, classes)
             removed.add(item.name)
@@ -139,10 +148,14 @@ def fold(items: list, output: str,
             removed.add(item.name)
             producer.source_layers.append(item.name)
         elif item.kind == "batchnorm":
-            _fold_bn(item, target, readers(src))
-            alias[item.name] = src
-            removed.add(item.name)
-            target.source_layers.append(item.name)
+            _check_bn_channels(item, producer)
+            if _foldable_bn(target, readers(src)):
+                _fold_bn(item, target)
+                alias[item.name] = src
+                removed.add(item.name)
+                target.source_layers.append(item.name)
+            else:   # after pooling, an Add, a ReLU, a shared output: a node of its own
+                live[item.name] = bn_node(item, src)
         elif item.kind == "activation":
             if item.activation == "linear":
                 alias[item.name] = src
@@ -311,31 +324,55 @@ def _pads(node: Node, in_shape: tuple) -> bool:
     return False
 
 
-def _fold_bn(bn: RawLayer, producer: Node, n_readers: int) -> None:
-    cls = bn.class_name
-    if producer.op not in WEIGHT_OPS:
-        raise unsupported(
-            bn.name, cls,
-            f"BatchNormalization must directly follow a Dense, Conv2D, DepthwiseConv2D or "
-            f"SeparableConv2D layer to be folded, but it follows {producer.name!r} "
-            f"(op {producer.op})")
-    if producer.activation != "linear":
-        raise unsupported(
-            bn.name, cls,
-            f"BatchNormalization follows {producer.name!r}, whose activation is "
-            f"{producer.activation!r}; it can only be folded into a layer with a linear "
-            f"activation")
-    if n_readers != 1:
-        raise unsupported(
-            bn.name, cls,
-            f"BatchNormalization cannot be folded into {producer.name!r} because that layer's "
-            f"output is also read by other layers")
-    params = bn.bn
+def _foldable_bn(producer: Node, n_readers: int) -> bool:
+    return producer.op in WEIGHT_OPS and producer.activation == "linear" and n_readers == 1
+
+
+def _check_bn_channels(bn: RawLayer, producer: Node) -> None:
     channels = producer.output_shape[-1]
-    if np.shape(params["mean"]) != (channels,):
+    if np.shape(bn.bn["mean"]) != (channels,):
         raise unsupported(
-            bn.name, cls,
-            f"BatchNormalization has {np.shape(params['mean'])} statistics but "
+            bn.name, bn.class_name,
+            f"BatchNormalization has {np.shape(bn.bn['mean'])} statistics but "
             f"{producer.name!r} has {channels} output channels")
+
+
+def _fold_bn(bn: RawLayer, producer: Node) -> None:
+    params = bn.bn
     fold_batchnorm_into(producer, params["gamma"], params["beta"], params["mean"],
                         params["variance"], params["epsilon"])
+
+
+def bn_affine(bn: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Inference-mode batch normalisation as ``scale·x + offset`` per channel (float64)."""
+    mean = np.asarray(bn["mean"], np.float64)
+    gamma = np.ones_like(mean) if bn["gamma"] is None else np.asarray(bn["gamma"], np.float64)
+    beta = np.zeros_like(mean) if bn["beta"] is None else np.asarray(bn["beta"], np.float64)
+    scale = gamma / np.sqrt(np.asarray(bn["variance"], np.float64) + float(bn["epsilon"]))
+    return scale, beta - mean * scale
+
+
+def _bn_as_affine(item: RawLayer) -> RawLayer:
+    scale, offset = bn_affine(item.bn)
+    shape = tuple(item.output_shape)
+    return dataclasses.replace(item, kind="affine",
+                               affine=(np.broadcast_to(scale, shape).copy(),
+                                       np.broadcast_to(offset, shape).copy()))
+
+
+def bn_node(item: RawLayer, src: str) -> Node:
+    """A standalone batch normalisation as a diagonal linear node reading ``src``."""
+    scale, offset = bn_affine(item.bn)
+    shape = tuple(item.output_shape)
+    c = len(scale)
+    if len(shape) == 3:        # images: a 1x1 depthwise convolution, multiplier 1
+        return Node(name=item.name, op="depthwise_conv2d", inputs=[src], output_shape=shape,
+                    params={"strides": (1, 1), "padding": "valid", "dilation_rate": (1, 1),
+                            "depth_multiplier": 1},
+                    weights={"kernel": scale.reshape(1, 1, c, 1).astype(np.float32),
+                             "bias": offset.astype(np.float32)},
+                    source_layers=[item.name])
+    return Node(name=item.name, op="dense", inputs=[src], output_shape=shape,
+                weights={"kernel": np.diag(scale).astype(np.float32),
+                         "bias": offset.astype(np.float32)},
+                source_layers=[item.name])

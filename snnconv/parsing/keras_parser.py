@@ -78,7 +78,7 @@ def _activation_name(layer, fn) -> str:
     import keras
 
     known = {keras.activations.relu: "relu", keras.activations.linear: "linear",
-             keras.activations.softmax: "softmax"}
+             keras.activations.softmax: "softmax", keras.activations.relu6: "relu6"}
     if fn is None:
         return "linear"
     for candidate, name in known.items():
@@ -88,6 +88,14 @@ def _activation_name(layer, fn) -> str:
     raise unsupported(layer.name, type(layer).__name__,
                       f"activation {name!r} is not supported (supported activations: "
                       f"{', '.join(SUPPORTED_ACTIVATIONS)})")
+
+
+def _clip_relu(activation: str, params: dict) -> str:
+    """``relu6`` is a ``relu`` node with ``max_value`` 6 in ``params``."""
+    if activation == "relu6":
+        params["max_value"] = 6.0
+        return "relu"
+    return activation
 
 
 def _tuple(value) -> tuple[int, ...]:
@@ -199,6 +207,14 @@ class _Walker:
                 L.Activation: self._activation, L.ReLU: self._relu, L.Softmax: self._softmax,
                 L.Rescaling: self._rescaling, L.Normalization: self._normalization,
                 QCFS: self._qcfs,
+                L.Conv2DTranspose: self._conv2d_transpose,
+                L.MaxPooling1D: self._pool1d, L.AveragePooling1D: self._pool1d,
+                L.GlobalAveragePooling1D: self._gap1d, L.GlobalMaxPooling1D: self._gmp1d,
+                L.GlobalMaxPooling2D: self._gmp, L.Permute: self._permute,
+                L.Subtract: self._subtract, L.Average: self._average,
+                L.Maximum: self._maximum, L.ZeroPadding1D: self._zeropad1d,
+                L.Cropping2D: self._crop, L.Cropping1D: self._crop1d,
+                L.UpSampling2D: self._upsample, L.UpSampling1D: self._upsample1d,
             }
             for cls_name in ("Dropout", "SpatialDropout1D", "SpatialDropout2D",
                              "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
@@ -227,10 +243,31 @@ class _Walker:
 
     def _node(self, layer, name, op, inputs, shape, params=None, weights=None,
               activation="linear"):
+        params = dict(params or {})
+        activation = _clip_relu(activation, params)
         return self.add(Node(name=name, op=op, inputs=list(inputs), output_shape=shape,
-                             params=params or {}, weights=weights or {},
+                             params=params, weights=weights or {},
                              activation=activation, source_layers=[layer.name]),
                         type(layer).__name__)
+
+    def _routing(self, layer, name, op, inputs, shape, params=None, suffix=""):
+        """A node standing for part of ``layer`` (named ``<name>_<suffix>``), not its output."""
+        sub = self.unique(f"{name}_{suffix}", name)
+        return self.add(Node(name=sub, op=op, inputs=list(inputs), output_shape=shape,
+                             params=params or {}, source_layers=[layer.name]),
+                        type(layer).__name__)
+
+    def _as_2d(self, layer, name, inputs, build):
+        """A 1-D layer over ``(length, channels)`` as its 2-D form over ``(1, length,
+        channels)``: a reshape in, ``build(lifted_input)`` (the 2-D node(s), returning
+        the last one's name) and a reshape back to the layer's output, under its name."""
+        in_shape = tuple(int(d) for d in layer.input.shape[1:])
+        lift = self._routing(layer, name, "reshape", inputs, (1,) + in_shape,
+                             {"target_shape": (1,) + in_shape}, "2d")
+        inner = build(lift)
+        shape = tuple(int(d) for d in layer.output.shape[1:])
+        return self._node(layer, name, "reshape", [inner], shape,
+                          params={"target_shape": shape})
 
     @staticmethod
     def _bias(layer, n: int) -> np.ndarray:
@@ -378,10 +415,13 @@ class _Walker:
                                  class_name="BatchNormalization", output_shape=shape, bn=bn),
                         "BatchNormalization")
 
-    def _raw_activation(self, layer, name, inputs, shape, activation):
+    def _raw_activation(self, layer, name, inputs, shape, activation, params=None):
+        params = dict(params or {})
+        activation = _clip_relu(activation, params)
         return self.add(RawLayer(name=name, kind="activation", inputs=list(inputs),
                                  class_name=type(layer).__name__, output_shape=shape,
-                                 activation=activation), type(layer).__name__)
+                                 activation=activation, params=params or None),
+                        type(layer).__name__)
 
     def _qcfs(self, layer, name, inputs, shape):
         # a ReLU whose trained threshold is the node's normalisation scale
@@ -395,15 +435,19 @@ class _Walker:
                                     _activation_name(layer, layer.activation))
 
     def _relu(self, layer, name, inputs, shape):
-        for attr, default in (("max_value", None), ("negative_slope", 0.0), ("threshold", 0.0)):
-            value = getattr(layer, attr, default)
-            if value is None and default is None:
-                continue
-            if value is None or default is None or float(value) != default:
+        for attr in ("negative_slope", "threshold"):
+            value = getattr(layer, attr, 0.0)
+            if value is None or float(value) != 0.0:
                 raise unsupported(layer.name, "ReLU",
-                                  f"{attr}={value!r} is not supported; only a plain ReLU() "
-                                  f"(max_value=None, negative_slope=0, threshold=0)")
-        return self._raw_activation(layer, name, inputs, shape, "relu")
+                                  f"{attr}={value!r} is not supported; only ReLU() and "
+                                  f"ReLU(max_value=...) (negative_slope=0, threshold=0)")
+        max_value = getattr(layer, "max_value", None)
+        if max_value is None:
+            return self._raw_activation(layer, name, inputs, shape, "relu")
+        if not float(max_value) > 0:
+            raise unsupported(layer.name, "ReLU", f"max_value={max_value!r} must be positive")
+        return self._raw_activation(layer, name, inputs, shape, "relu",
+                                    {"max_value": float(max_value)})
 
     def _softmax(self, layer, name, inputs, shape):
         axis = layer.axis
@@ -453,3 +497,157 @@ class _Walker:
         return self.add(RawLayer(name=name, kind="passthrough", inputs=list(inputs),
                                  class_name=type(layer).__name__, output_shape=shape),
                         type(layer).__name__)
+
+    # ---------------------------------------------------------- lowered layers
+    # Layers that are exactly a combination of IR ops: 1-D layers as their 2-D
+    # form on a (1, length, channels) frame, global max pooling as a max pool
+    # over the whole frame, Subtract/Average as a weighted add, Maximum as
+    # max(a, b) = relu(a - b) + b, Conv2DTranspose as a convolution of the
+    # input spread out with zeros.
+
+    def _pool1d(self, layer, name, inputs, shape):
+        import keras
+
+        op = "max_pool2d" if isinstance(layer, keras.layers.MaxPooling1D) else "avg_pool2d"
+        pool = _tuple(layer.pool_size)
+        strides = pool if layer.strides is None else _tuple(layer.strides)
+        params = {"pool_size": (1,) + pool, "strides": (1,) + strides,
+                  "padding": str(layer.padding).lower()}
+        return self._as_2d(layer, name, inputs, lambda src: self._routing(
+            layer, name, op, [src], (1,) + tuple(shape), params, "pool"))
+
+    def _gap1d(self, layer, name, inputs, shape):
+        channels = int(shape[-1])
+        return self._as_2d(layer, name, inputs, lambda src: self._routing(
+            layer, name, "global_avg_pool2d", [src], (channels,), {}, "pool"))
+
+    def _gmp_node(self, layer, name, src, frame):
+        h, w, c = frame
+        return self._routing(layer, name, "max_pool2d", [src], (1, 1, c),
+                             {"pool_size": (h, w), "strides": (h, w), "padding": "valid"},
+                             "pool")
+
+    def _gmp(self, layer, name, inputs, shape):
+        pooled = self._gmp_node(layer, name, inputs[0], self._in_shape(layer))
+        return self._node(layer, name, "reshape", [pooled], shape,
+                          params={"target_shape": tuple(shape)})
+
+    def _gmp1d(self, layer, name, inputs, shape):
+        length, channels = self._in_shape(layer)
+        return self._as_2d(layer, name, inputs, lambda src: self._gmp_node(
+            layer, name, src, (1, length, channels)))
+
+    @staticmethod
+    def _in_shape(layer) -> tuple[int, ...]:
+        return tuple(int(d) for d in layer.input.shape[1:])
+
+    def _zeropad1d(self, layer, name, inputs, shape):
+        left, right = (int(p) for p in layer.padding)
+        return self._as_2d(layer, name, inputs, lambda src: self._routing(
+            layer, name, "zero_padding2d", [src], (1,) + tuple(shape),
+            {"padding": ((0, 0), (left, right))}, "pad"))
+
+    def _crop(self, layer, name, inputs, shape):
+        (top, bottom), (left, right) = layer.cropping
+        return self._node(layer, name, "cropping2d", inputs, shape,
+                          params={"cropping": ((int(top), int(bottom)),
+                                               (int(left), int(right)))})
+
+    def _crop1d(self, layer, name, inputs, shape):
+        left, right = (int(c) for c in layer.cropping)
+        return self._as_2d(layer, name, inputs, lambda src: self._routing(
+            layer, name, "cropping2d", [src], (1,) + tuple(shape),
+            {"cropping": ((0, 0), (left, right))}, "crop"))
+
+    def _upsample(self, layer, name, inputs, shape):
+        if str(layer.interpolation) != "nearest":
+            raise unsupported(layer.name, "UpSampling2D",
+                              f"interpolation={layer.interpolation!r} is not supported "
+                              f"(only 'nearest')")
+        return self._node(layer, name, "upsampling2d", inputs, shape,
+                          params={"size": _tuple(layer.size), "mode": "nearest"})
+
+    def _upsample1d(self, layer, name, inputs, shape):
+        size = (1, int(layer.size))
+        return self._as_2d(layer, name, inputs, lambda src: self._routing(
+            layer, name, "upsampling2d", [src], (1,) + tuple(shape),
+            {"size": size, "mode": "nearest"}, "up"))
+
+    def _permute(self, layer, name, inputs, shape):
+        return self._node(layer, name, "permute", inputs, shape,
+                          params={"dims": _tuple(layer.dims)})
+
+    def _subtract(self, layer, name, inputs, shape):
+        return self._node(layer, name, "add", inputs, shape,
+                          params={"coefficients": [1.0, -1.0]})
+
+    def _average(self, layer, name, inputs, shape):
+        n = len(inputs)
+        return self._node(layer, name, "add", inputs, shape,
+                          params={"coefficients": [1.0 / n] * n})
+
+    def _maximum(self, layer, name, inputs, shape):
+        # max(a, b) = relu(a - b) + b, folded left over the inputs; the ReLU's
+        # neurons carry a - b, which is why the SNN can take a maximum at all.
+        if any(self._in_shapes_differ(layer)):
+            raise unsupported(layer.name, "Maximum", "its inputs have different shapes "
+                              "(broadcasting is not supported)")
+        current = inputs[0]
+        for i, other in enumerate(inputs[1:], start=1):
+            diff = self._routing(layer, name, "add", [current, other], shape,
+                                 {"coefficients": [1.0, -1.0]}, f"excess{i}")
+            self.items[-1].activation = "relu"
+            last = i == len(inputs) - 1
+            if last:
+                return self._node(layer, name, "add", [diff, other], shape)
+            current = self._routing(layer, name, "add", [diff, other], shape, {}, f"max{i}")
+        return current  # pragma: no cover - Keras's Maximum takes at least two inputs
+
+    @staticmethod
+    def _in_shapes_differ(layer):
+        shapes = [tuple(t.shape[1:]) for t in layer.input]
+        return [s != shapes[0] for s in shapes]
+
+    def _conv2d_transpose(self, layer, name, inputs, shape):
+        # y = conv_transpose(x, K, stride s) is the valid convolution, with K flipped
+        # in space and its channel axes swapped, of x spread out with s - 1 zeros
+        # between values and padded by k - 1 (less what 'same' crops) on each side.
+        cls = "Conv2DTranspose"
+        if getattr(layer, "output_padding", None) is not None:
+            raise unsupported(layer.name, cls, "output_padding is not supported")
+        if _tuple(layer.dilation_rate) != (1, 1):
+            raise unsupported(layer.name, cls, "dilation_rate other than 1 is not supported")
+        padding = str(layer.padding).lower()
+        if padding not in ("valid", "same"):
+            raise unsupported(layer.name, cls,
+                              f"padding={padding!r} is not supported (use 'valid' or 'same')")
+        kernel = _np(layer.kernel)                        # (kh, kw, out, in)
+        kh, kw = kernel.shape[:2]
+        strides = _tuple(layer.strides)
+        h, w, cin = self._in_shape(layer)
+        src = inputs[0]
+        if strides != (1, 1):
+            spread = ((h - 1) * strides[0] + 1, (w - 1) * strides[1] + 1, cin)
+            src = self._routing(layer, name, "upsampling2d", [src], spread,
+                                {"size": strides, "mode": "zeros"}, "spread")
+        else:
+            spread = (h, w, cin)
+        pads = []
+        for size, k, s, out in zip((h, w), (kh, kw), strides, shape[:2]):
+            full = (size - 1) * s + k                     # the 'valid' output size
+            crop = full - out     # what 'same' crops (more after); < 0: zeros added after
+            before = max(crop, 0) // 2
+            pads.append((k - 1 - before, k - 1 - (crop - before)))
+        if any(p < 0 for pair in pads for p in pair):     # pragma: no cover - k >= 1
+            raise unsupported(layer.name, cls, "this padding cannot be expressed")
+        if any(p for pair in pads for p in pair):
+            padded = (spread[0] + sum(pads[0]), spread[1] + sum(pads[1]), cin)
+            src = self._routing(layer, name, "zero_padding2d", [src], padded,
+                                {"padding": tuple(pads)}, "pad")
+        flipped = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
+        return self._node(layer, name, "conv2d", [src], shape,
+                          params={"strides": (1, 1), "padding": "valid",
+                                  "dilation_rate": (1, 1)},
+                          weights={"kernel": flipped,
+                                   "bias": self._bias(layer, flipped.shape[3])},
+                          activation=_activation_name(layer, layer.activation))

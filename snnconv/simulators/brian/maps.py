@@ -201,6 +201,8 @@ def node_maps(node: Node, in_shapes, max2avg_pool: bool = False):
         grid = np.arange(n_out).reshape(ho, wo, c)[top:top + h, left:left + w, :]
         return [SparseMap.make(np.arange(h * w * c), grid.ravel(), 1.0, h * w * c, n_out,
                                coalesce=False)], zeros
+    if op in ("cropping2d", "upsampling2d", "permute"):
+        return [_routing_map(node, in_shapes[0])], zeros
     if op == "concatenate":
         axis = p["axis"] % len(out_shape)
         grid = np.arange(n_out).reshape(out_shape)
@@ -298,3 +300,16 @@ def _avg_pool(in_shape, pool_size, strides, padding, out_shape):
 
 __all__ = ["Affine", "LayerPlan", "SparseMap", "compose", "node_maps", "plan_layers",
            "window_taps"]
+
+
+def _routing_map(node: Node, in_shape) -> "SparseMap":
+    """The connections of an op that only moves values: run it on the input's
+    (1-based) indices and read where each one lands (0: a zero the op adds)."""
+    from ..event.engine import node_op
+
+    n_in = math.prod(in_shape)
+    index = np.arange(1, n_in + 1, dtype=np.float64).reshape((1,) + tuple(in_shape))
+    moved = np.asarray(node_op(node, [index]), dtype=np.float64).reshape(-1)
+    dst = np.flatnonzero(moved)
+    return SparseMap.make(moved[dst].astype(np.int64) - 1, dst, 1.0, n_in, moved.size,
+                          coalesce=False)

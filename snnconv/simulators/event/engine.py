@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from ...ann import spread_with_zeros
 from ...neurons.ttfs_exact import ttfs_exact_fire
 from .network import EventNetwork
 
@@ -65,6 +66,16 @@ def node_op(node, ins):
             y = term if y is None else y + term
     elif op == "zero_padding2d":
         y = ops.pad(x, [(0, 0), *[tuple(q) for q in p["padding"]], (0, 0)])
+    elif op == "cropping2d":
+        (t, b), (l, r) = p["cropping"]
+        y = x[:, t:x.shape[1] - b, l:x.shape[2] - r, :]
+    elif op == "upsampling2d":
+        if p["mode"] == "nearest":
+            y = ops.repeat(ops.repeat(x, int(p["size"][0]), axis=1), int(p["size"][1]), axis=2)
+        else:
+            y = spread_with_zeros(x, p["size"])
+    elif op == "permute":
+        y = ops.transpose(x, (0,) + tuple(int(d) for d in p["dims"]))
     elif op == "identity":
         y = x
     else:

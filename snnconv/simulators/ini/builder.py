@@ -124,6 +124,12 @@ def _make_layer(node: Node, neuron: dict, max2avg_pool: bool, activation: str,
         return L.SpikeReshape(p["target_shape"], **common)
     if op == "zero_padding2d":
         return L.SpikeZeroPadding2D(p["padding"], **common)
+    if op == "cropping2d":
+        return L.SpikeCropping2D(p["cropping"], **common)
+    if op == "upsampling2d":
+        return L.SpikeUpSampling2D(p["size"], mode=p["mode"], **common)
+    if op == "permute":
+        return L.SpikePermute(p["dims"], **common)
     if op == "concatenate":
         return L.SpikeConcatenate(p["axis"], **common)
     if op == "add":

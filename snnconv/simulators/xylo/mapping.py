@@ -27,7 +27,8 @@ from ...errors import UnsupportedLayerError
 from ...ir import Graph, Node
 
 LINEAR_OPS = ("dense", "conv2d", "depthwise_conv2d", "avg_pool2d", "global_avg_pool2d",
-              "flatten", "reshape", "zero_padding2d", "identity")
+              "flatten", "reshape", "zero_padding2d", "cropping2d", "upsampling2d", "permute",
+              "identity")
 # unrolling applies a stretch to this many unit vectors at once
 _UNROLL_BATCH = 1024
 
