@@ -50,8 +50,10 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed $(VENV_BRIAN2)/.installed $(VENV_INTEROP)/.installed
 	$(BIN)/python -m pytest -q -n 2 --durations=10
-	$(BIN_BRIAN2)/python -m pytest -q -n 2 tests/test_brian2.py
-	$(BIN_INTEROP)/python -m pytest -q -n 2 tests/test_interop_*.py
+	$(BIN_BRIAN2)/python -m pytest -q -n 2 tests/test_brian2.py \
+		tests/test_docs.py -k "test_brian2 or optional_packages"
+	$(BIN_INTEROP)/python -m pytest -q -n 2 tests/test_interop_*.py \
+		tests/test_docs.py -k "test_interop or optional_packages"
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_simulation.py
