@@ -44,8 +44,10 @@ def parse_candidate(text: str):
         kwargs[key] = (low == "true") if low in ("true", "false") else (
             float(value) if any(c in value for c in ".e") and value[0].isdigit() else
             int(value) if value.isdigit() else value)
-    return name, {k: v for k, v in kwargs.items() if k in NORMALIZE_KEYS}, \
-        {k: v for k, v in kwargs.items() if k not in NORMALIZE_KEYS}
+    norm = {k: v for k, v in kwargs.items() if k in NORMALIZE_KEYS}
+    if "v_init" in kwargs:      # the T-aware scales assume the neurons' start
+        norm["v_init"] = kwargs["v_init"]
+    return name, norm, {k: v for k, v in kwargs.items() if k not in NORMALIZE_KEYS}
 
 
 def main(argv=None) -> int:

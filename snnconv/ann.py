@@ -21,6 +21,7 @@ import numpy as np
 
 from snnconv.files import unique_name
 from snnconv.ir import Graph, Node
+from snnconv.routing_ops import spread_with_zeros
 
 
 def _layer_name(name: str, used: set[str]) -> str:
@@ -150,19 +151,6 @@ def zero_spread():
 
     _ZERO_SPREAD.append(ZeroSpread)
     return ZeroSpread
-
-
-def spread_with_zeros(x, size):
-    """Each value of the frames ``x`` (batch, H, W, C) followed by ``size - 1`` zeros along
-    rows and columns, without the trailing zeros: ``((H-1)·sh + 1, (W-1)·sw + 1)``."""
-    from keras import ops
-
-    sh, sw = (int(v) for v in size)
-    _, h, w, c = x.shape
-    y = ops.reshape(x, (-1, h, 1, w, 1, c))
-    y = ops.pad(y, [(0, 0), (0, 0), (0, sh - 1), (0, 0), (0, sw - 1), (0, 0)])
-    y = ops.reshape(y, (-1, h * sh, w * sw, c))
-    return y[:, :(h - 1) * sh + 1, :(w - 1) * sw + 1, :]
 
 
 def _apply_qcfs(node: Node, inputs: list, used: set[str], scale):

@@ -41,6 +41,7 @@ import logging
 
 import numpy as np
 
+from . import defaults
 from .choices import NORMALIZATION_METHODS as METHODS
 from .errors import SnnconvError
 from .ir import Graph, Node
@@ -50,9 +51,11 @@ log = logging.getLogger(__name__)
 _BINS = 4096
 
 
-def normalize(graph: Graph, x, method: str = "percentile", percentile: float = 99.9,
-              batch_size: int = 500, per_channel: bool = False, num_steps: int = 32,
-              v_init: float = 0.0) -> Graph:
+def normalize(graph: Graph, x, method: str = defaults.NORMALIZATION_METHOD,
+              percentile: float = defaults.PERCENTILE, batch_size: int = 500,
+              per_channel: bool = defaults.PER_CHANNEL,
+              num_steps: int = defaults.NORMALIZATION_STEPS,
+              v_init: float = defaults.V_INIT) -> Graph:
     """Return a copy of ``graph`` with normalised weights and ``graph.scales`` filled.
 
     ``x`` is the normalisation data: an array of inputs (scaled as the ANN

@@ -23,6 +23,7 @@ import tensorflow as tf
 from keras import ops
 
 from .ir import Graph, Node
+from .routing_ops import ROUTES, route
 
 COUNT_DTYPE = tf.float64
 
@@ -97,9 +98,8 @@ def _count_op(node: Node, ins):
         return ops.reshape(x, (1,) + node.output_shape)
     if node.op == "zero_padding2d":
         return ops.pad(x, [(0, 0), *p["padding"], (0, 0)])
-    if node.op in ("cropping2d", "upsampling2d", "permute"):
-        from .simulators.event.engine import node_op
-        return node_op(node, ins)
+    if node.op in ROUTES:
+        return route(node.op, p, x)
     if node.op == "concatenate":
         return ops.concatenate(ins, axis=p["axis"])
     if node.op == "add":

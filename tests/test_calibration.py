@@ -33,7 +33,7 @@ def cnn():
         x_cal = (d["x_norm"][:200] / 255.0).astype(np.float32)
         x_held = (d["x_test"][:100] / 255.0).astype(np.float32)
     graph = snnconv.normalize(snnconv.parse(bundled_model_path()), x_cal)
-    return graph, snnconv.convert(graph), x_cal, x_held
+    return graph, snnconv.convert(graph, v_init=0.0), x_cal, x_held
 
 
 def _mean_abs(errors):

@@ -48,7 +48,7 @@ from snnconv.nirio import to_nir  # noqa: E402
 from snnconv.simulators.ini import layer_inputs, simulate_batch, spiking_layers  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-NIR_MODE = dict(threshold_mode="strict", reset="zero", max2avg_pool=True)
+NIR_MODE = dict(threshold_mode="strict", reset="zero", max2avg_pool=True, v_init=0.0)
 SAMPLES, STEPS = 2, 20
 # the Fashion-MNIST examples another change adds; checked once they are there
 EXPECTED = ("fashion_resnet.keras", "fashion_vgg.keras")

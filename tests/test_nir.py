@@ -28,7 +28,7 @@ from snnconv.simulators.ini import simulate_batch, spiking_layers  # noqa: E402
 
 L = keras.layers
 REPO = Path(__file__).resolve().parents[1]
-NIR_MODE = dict(threshold_mode="strict", reset="zero")
+NIR_MODE = dict(threshold_mode="strict", reset="zero", v_init=0.0)
 STEPS = 25
 
 

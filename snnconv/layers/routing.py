@@ -7,6 +7,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from ..routing_ops import route
 from .base import SpikeLayer
 
 
@@ -148,9 +149,7 @@ class SpikeCropping2D(SpikeLayer):
         self.cropping = tuple(tuple(int(c) for c in pair) for pair in cropping)
 
     def frame_op(self, inputs):
-        (t, b), (l, r) = self.cropping
-        h, w = inputs.shape[1], inputs.shape[2]
-        return inputs[:, t:h - b, l:w - r, :]
+        return route("cropping2d", {"cropping": self.cropping}, inputs)
 
     def frame_output_shape(self, frame_shape):
         (t, b), (l, r) = self.cropping
@@ -174,11 +173,7 @@ class SpikeUpSampling2D(SpikeLayer):
         self.mode = mode
 
     def frame_op(self, inputs):
-        if self.mode == "nearest":
-            y = ops.repeat(inputs, self.size[0], axis=1)
-            return ops.repeat(y, self.size[1], axis=2)
-        from ..ann import spread_with_zeros
-        return spread_with_zeros(inputs, self.size)
+        return route("upsampling2d", {"size": self.size, "mode": self.mode}, inputs)
 
     def frame_output_shape(self, frame_shape):
         h, w, c = frame_shape
@@ -199,7 +194,7 @@ class SpikePermute(SpikeLayer):
         self.dims = tuple(int(d) for d in dims)
 
     def frame_op(self, inputs):
-        return ops.transpose(inputs, (0,) + self.dims)
+        return route("permute", {"dims": self.dims}, inputs)
 
     def frame_output_shape(self, frame_shape):
         return tuple(frame_shape[d - 1] for d in self.dims)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ...errors import UnsupportedLayerError
 from ...ir import Graph, Node
+from ...routing_ops import ROUTES, route
 from ...shapes import pair
 
 
@@ -201,7 +202,7 @@ def node_maps(node: Node, in_shapes, max2avg_pool: bool = False):
         grid = np.arange(n_out).reshape(ho, wo, c)[top:top + h, left:left + w, :]
         return [SparseMap.make(np.arange(h * w * c), grid.ravel(), 1.0, h * w * c, n_out,
                                coalesce=False)], zeros
-    if op in ("cropping2d", "upsampling2d", "permute"):
+    if op in ROUTES:
         return [_routing_map(node, in_shapes[0])], zeros
     if op == "concatenate":
         axis = p["axis"] % len(out_shape)
@@ -305,11 +306,9 @@ __all__ = ["Affine", "LayerPlan", "SparseMap", "compose", "node_maps", "plan_lay
 def _routing_map(node: Node, in_shape) -> "SparseMap":
     """The connections of an op that only moves values: run it on the input's
     (1-based) indices and read where each one lands (0: a zero the op adds)."""
-    from ..event.engine import node_op
-
     n_in = math.prod(in_shape)
     index = np.arange(1, n_in + 1, dtype=np.float64).reshape((1,) + tuple(in_shape))
-    moved = np.asarray(node_op(node, [index]), dtype=np.float64).reshape(-1)
+    moved = np.asarray(route(node.op, node.params, index), dtype=np.float64).reshape(-1)
     dst = np.flatnonzero(moved)
     return SparseMap.make(moved[dst].astype(np.int64) - 1, dst, 1.0, n_in, moved.size,
                           coalesce=False)

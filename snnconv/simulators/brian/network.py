@@ -32,6 +32,7 @@ import shutil
 
 import numpy as np
 
+from ... import defaults
 from ...ann import count_macs
 from ...choices import BRIAN2_CODEGEN_TARGETS as CODEGEN_TARGETS, SIMULATOR_REQUIRES
 from ...errors import ConfigError, MissingDependencyError, SnnconvError
@@ -225,7 +226,7 @@ class Brian2Network:
 
 def build_brian2_network(graph: Graph, *, v_thresh: float = 1.0, reset: str = "subtraction",
                          tau_refrac: float = 0.0, dt: float = 1.0, tau_mem: float | None = None,
-                         max_spikes_per_dt: int = 1, v_init: float = 0.0,
+                         max_spikes_per_dt: int = 1, v_init: float = defaults.V_INIT,
                          threshold_mode: str = "inclusive", v_reset: float = 0.0,
                          poisson_input: bool = False, input_rate: float = 1000.0,
                          seed: int | None = None, max2avg_pool: bool = False,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ... import defaults
 from ...choices import SPIKE_CODES
 from ...errors import ConfigError, DataError
 from ...ir import Graph
@@ -33,7 +34,7 @@ class IniSimulator(Simulator):
     def convert(self, graph: Graph, spike_code: str = "rate", *, v_thresh: float = 1.0,
                 reset: str = "subtraction", tau_refrac: float = 0.0, dt: float = 1.0,
                 tau_mem: float | None = None, max_spikes_per_dt: int = 1,
-                v_init: float = 0.0, poisson_input: bool = False, input_rate: float = 1000.0,
+                v_init: float = defaults.V_INIT, poisson_input: bool = False, input_rate: float = 1000.0,
                 seed: int | None = None, max2avg_pool: bool = False,
                 threshold_mode: str = "inclusive", v_reset: float = 0.0,
                 clip_windows: bool = False, merge_delay: float | None = None):

@@ -1,0 +1,36 @@
+"""One set of conversion defaults: the Python API's equal the config template's."""
+from __future__ import annotations
+
+import inspect
+
+import configparser
+
+from snnconv import defaults
+from snnconv.config.loader import template_path
+
+
+def _ini():
+    parser = configparser.ConfigParser(inline_comment_prefixes=None)
+    parser.read(template_path())
+    return parser
+
+
+def test_config_template_uses_the_api_defaults():
+    ini = _ini()
+    assert float(ini["cell"]["v_init"]) == defaults.V_INIT
+    assert ini["normalization"]["method"] == defaults.NORMALIZATION_METHOD
+    assert float(ini["normalization"]["percentile"]) == defaults.PERCENTILE
+    assert ini.getboolean("normalization", "per_channel") == defaults.PER_CHANNEL
+
+
+def test_api_functions_use_the_defaults():
+    from snnconv.normalization import normalize
+    from snnconv.simulators.ini.simulator import IniSimulator
+    norm = inspect.signature(normalize).parameters
+    assert norm["method"].default == defaults.NORMALIZATION_METHOD
+    assert norm["percentile"].default == defaults.PERCENTILE
+    assert norm["per_channel"].default == defaults.PER_CHANNEL
+    assert norm["num_steps"].default == defaults.NORMALIZATION_STEPS
+    assert norm["v_init"].default == defaults.V_INIT
+    assert inspect.signature(IniSimulator.convert).parameters["v_init"].default == \
+        defaults.V_INIT
