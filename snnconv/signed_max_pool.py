@@ -9,26 +9,32 @@ currents is not a sum the next neurons' synapses can fold in. This module
 rewrites such a pooling, before the time windows are planned, into parts
 the exact code has:
 
-    P = max_pool(z)    ->    N = relu(z + s)          neurons (a 1x1 depthwise conv,
-                                                      kernel 1, bias s per channel)
+    P = max_pool(z)    ->    N = relu((z + s) / k)    neurons (a 1x1 depthwise conv:
+                                                      kernel 1/k, bias s/k per channel)
                              M = max_pool(N)          the earliest spike per window
-                             P = M - s                a current (a 1x1 depthwise conv,
-                                                      kernel 1, bias -s), P's activation
+                             P = k M - s              a current (a 1x1 depthwise conv:
+                                                      kernel k, bias -s), P's activation
 
-``max_pool(relu(z + s)) - s = max_pool(z)`` wherever ``z + s >= 0``: the
-shift ``s`` lifts the signal onto the non-negative range a spike can carry.
-It is exact, not only on the normalisation data, because ``z``'s range is
-bounded: every neuron of the exact code carries a value in ``[0, T(c)]``
-(its window clips it there), so ``z``, a chain of linear operations of
-spike signals, has per-position bounds ``[lo, hi]`` given by interval
-arithmetic (each affine map ``y = A x + b`` of a box ``mid +- rad`` gives
-``A mid + b +- |A| rad``; max pooling is monotone). The shift is
-``s = -min(lo)`` per channel, and ``N``'s largest value ``max(hi + s)``
-becomes its window length (``activation_max``), so no ``N`` is ever
-clipped. The price is latency: one more window per such pooling, whose
-length is a worst-case bound rather than a measured maximum. With
-``clip=True`` (windows of length 1) the bounds use the clipped windows
-and ``N`` is clipped at 1 like every other neuron.
+``k max_pool(relu((z + s) / k)) - s = max_pool(z)`` wherever ``z + s >= 0``
+(``k > 0``): the shift ``s`` lifts the signal onto the non-negative range a
+spike can carry, the scale ``k`` fits it into the window the neurons of
+that clock have anyway, so the rewrite costs no latency. It is exact, not
+only on the normalisation data, because ``z``'s range is bounded: every
+neuron of the exact code carries a value in ``[0, B]``, ``B`` its window's
+length (which clips it there) or its ReLU's ``max_value``, so ``z``, a
+chain of linear operations of spike signals, has per-position bounds
+``[lo, hi]`` given by interval arithmetic (each affine map ``y = A x + b``
+of a box ``mid +- rad`` gives ``A mid + b +- |A| rad``; max pooling is
+monotone). Per channel, ``s = -min(lo)`` and ``k = (max(hi) + s) / T``
+(with a margin for float rounding), so no ``N`` is ever clipped. The
+event-driven simulator carries values in floating point, so ``P`` is the
+ANN's to float precision; the clocked INI simulator rounds ``N``'s spikes
+to ``dt``, which is ``k dt`` in ``P``'s units: a worst-case bound ``k`` is
+larger than what the data need, so ``P`` wants a finer ``dt`` than the
+other layers. With ``clip=True`` (windows of length 1) ``T`` is 1.
+
+A 1x1 max pooling (ResNet50V2's strided shortcuts) only picks values; it is
+routing and needs no rewrite.
 
 A linear signal that depends on the analog input through a merge with a
 later clock (the input's range is not bounded by any window) is refused.
@@ -39,14 +45,15 @@ import numpy as np
 
 from .errors import UnsupportedLayerError
 from .ir import Graph, Node
-from .time_windows import signals
+from .time_windows import carried_bound, is_subsampling, signals, window_lengths
 
 
 def signed_max_pools(graph: Graph) -> list[str]:
     """The ``max_pool2d`` nodes of ``graph`` that pool a current of a clock after the
-    input's (those :func:`shift_signed_max_pools` rewrites)."""
+    input's (those :func:`shift_signed_max_pools` rewrites; a 1x1 pooling only picks
+    values and needs none)."""
     clocks, spikes, _ = signals(graph, exact=False)
-    return [n.name for n in graph if n.op == "max_pool2d"
+    return [n.name for n in graph if n.op == "max_pool2d" and not is_subsampling(n)
             and not spikes[n.inputs[0]] and clocks[n.inputs[0]] > 0]
 
 
@@ -55,44 +62,52 @@ def shift_signed_max_pools(graph: Graph, clip: bool = False,
     """``(graph, activation_max)``: ``graph`` with every max pooling of a signed current
     rewritten (see the module docstring), and the largest activations to plan the
     time windows with: ``activation_max`` (by default the graph's recorded ones) and
-    the bound of every new neuron node. ``graph`` itself if there is nothing to do."""
+    that of every shift neuron node (its window's length). ``graph`` itself if there
+    is nothing to do."""
     maxima = dict(graph.metadata.get("activation_max") or {}) if activation_max is None \
         else dict(activation_max)
     pools = signed_max_pools(graph)
     if not pools:
         return graph, maxima
     g = graph.copy()
-    shifts = {}                 # pool name -> (shift node, unshift node)
-    for name in pools:
-        shifts[name] = _rewrite(g, g[name])
+    shifts = dict(_rewrite(g, g[name]) for name in pools)      # shift neurons -> pool
     clocks, _, neurons = signals(g)
+    # the windows as the other neurons set them; the shift neurons fit into theirs
+    lengths, _ = window_lengths(clocks, [n for n in neurons if n not in shifts], maxima,
+                                clip)
     intervals: dict = {}
-    done: set = set()
-    for c in range(1, max(clocks[a.name] for a, _ in shifts.values()) + 1):
-        # the bounds of the clocks before c are final: those of the nodes on c - 1
-        lengths = _lengths(clocks, neurons, maxima, clip)
-        for node in g:
-            if node.name not in done and clocks[node.name] <= c - 1:
-                intervals[node.name] = _interval(node, intervals, lengths, clocks,
-                                                 neurons)
-                done.add(node.name)
-        for pool, (shift, unshift) in shifts.items():
-            if clocks[shift.name] != c:
-                continue
-            src = shift.inputs[0]
+    last = max(g.nodes.index(g[name]) for name in shifts)
+    for node in g.nodes[:last + 1]:
+        if node.name in shifts:
+            pool = shifts[node.name]            # now the unshifting current
+            src = node.inputs[0]
             if intervals[src] is None:
                 raise UnsupportedLayerError(
                     f"layer {_layer(graph[pool])!r} (MaxPooling2D): under ttfs_exact max "
                     f"pooling of the linear signal {src!r} needs its range, which depends on "
                     "the analog input (unbounded) through a merge; put a ReLU before the "
                     "pooling, or set max2avg_pool")
-            lo, hi = intervals[src]
-            channels = lo.shape[-1]
-            s = -np.min(lo.reshape(-1, channels), axis=0).astype(np.float64)
-            s = s + 1e-6 * (np.abs(s) + 1.0)             # float rounding: stay above 0
-            shift.weights["bias"] = s.astype(np.float32)
-            unshift.weights["bias"] = (-s).astype(np.float32)
-            maxima[shift.name] = float(np.max(hi.reshape(-1, channels) + s, initial=0.0))
+            lo, hi = (np.asarray(b, np.float64).reshape(-1, b.shape[-1]) for b in intervals[src])
+            shift = -np.min(lo, axis=0)
+            top = np.max(hi, axis=0) + shift
+            margin = 1e-6 * (top + np.abs(shift)) + 1e-12       # float rounding
+            shift, top = shift + margin, top + 2 * margin
+            length = lengths[clocks[node.name]]
+            k = top / length          # per channel: (z + shift) / k lies in (0, length)
+            node.weights["kernel"] = (1.0 / k).astype(np.float32).reshape(1, 1, -1, 1)
+            node.weights["bias"] = (shift / k).astype(np.float32)
+            g[pool].weights["kernel"] = k.astype(np.float32).reshape(1, 1, -1, 1)
+            g[pool].weights["bias"] = (-shift).astype(np.float32)
+            maxima[node.name] = float(length)
+            intervals[node.name] = (np.zeros(node.output_shape, np.float32),
+                                    np.full(node.output_shape, length, np.float32))
+        elif node.name in neurons:
+            top = np.broadcast_to(np.asarray(carried_bound(g, node.name, clocks[node.name],
+                                                           lengths), np.float32),
+                                  node.output_shape)
+            intervals[node.name] = (np.zeros(node.output_shape, np.float32), np.array(top))
+        else:
+            intervals[node.name] = _interval(node, intervals)
     g.metadata["activation_max"] = dict(maxima)
     return g, maxima
 
@@ -121,7 +136,7 @@ def _pointwise(name, src, shape, activation="linear", params=None, source_layers
                 activation=activation, source_layers=list(source_layers))
 
 
-def _rewrite(g: Graph, pool: Node) -> tuple[Node, Node]:
+def _rewrite(g: Graph, pool: Node) -> tuple[str, str]:
     """Replace ``pool`` by shift neurons, the pooling of their spikes and the unshift
     current (named as ``pool``, so its readers and its activation stay)."""
     src = pool.inputs[0]
@@ -140,29 +155,14 @@ def _rewrite(g: Graph, pool: Node) -> tuple[Node, Node]:
     if src in g.scales:
         g.scales[shift.name] = g.scales[src]
         g.scales[pooled.name] = g.scales[src]
-    return shift, unshift
+    return shift.name, pool.name
 
 
-def _lengths(clocks, neurons, maxima, clip) -> dict:
-    """Window length per clock, as :func:`snnconv.time_windows.plan_windows` plans it."""
-    lengths = {0: None}
-    for c in range(1, max(clocks.values()) + 1):
-        lengths[c] = 1.0
-    if not clip:
-        for n in neurons:
-            if n in maxima:
-                lengths[clocks[n]] = max(lengths[clocks[n]], float(maxima[n]))
-    return lengths
-
-
-def _interval(node: Node, intervals: dict, lengths: dict, clocks: dict, neurons: list):
-    """``(lo, hi)`` (arrays of the node's shape) that bound its value in the exact code,
-    or None where the value depends on the analog input's (unbounded) range."""
+def _interval(node: Node, intervals: dict):
+    """``(lo, hi)`` (arrays of the node's shape) that bound the value of a node without
+    neurons, or None where it depends on the analog input's (unbounded) range."""
     if node.op == "input":
         return None
-    if node.name in neurons:
-        zero = np.zeros(node.output_shape, np.float32)
-        return zero, zero + np.float32(lengths[clocks[node.name]])
     ins = [intervals[s] for s in node.inputs]
     if any(i is None for i in ins):
         return None

@@ -68,6 +68,8 @@ import dataclasses
 import logging
 import math
 
+import numpy as np
+
 from .errors import SnnconvError
 from .ir import ROUTING_OPS, Graph
 
@@ -97,6 +99,10 @@ class TimeWindows:
     clipped: bool = False   # windows of length 1 (the normalisation scale), not the maxima
     # neuron nodes whose largest activation was not recorded (their window is 1)
     unmeasured: tuple = ()
+    # neuron node -> the largest value its spikes carry where that is below its
+    # window's length (a number or one per channel): a ReLU's max_value. They fire
+    # no earlier than t_max - ceiling
+    ceilings: dict = dataclasses.field(default_factory=dict)
 
     @property
     def readout_clock(self) -> int:
@@ -117,6 +123,14 @@ class TimeWindows:
         """``(t_min, t_max)`` of the window in which the node's spikes (or values) lie."""
         c = self.clocks[node]
         return self.t_min(c), self.t_max(c)
+
+    def ceiling(self, node: str):
+        """The largest value the spikes of neuron node ``node`` carry: its window's
+        length, or its ceiling (a float, or a numpy array per channel)."""
+        length = self.lengths[self.clocks[node]]
+        if node not in self.ceilings:
+            return length
+        return np.minimum(np.asarray(self.ceilings[node], np.float64), length)
 
     def delay(self, node: str, src: str) -> float:
         """The synaptic delay of ``src``'s signal where ``node`` reads it (0 if none)."""
@@ -143,7 +157,8 @@ class TimeWindows:
                 "output": self.output,
                 "delays": [[n, s, a, b] for (n, s), (a, b) in self.delays.items()],
                 "bias_clocks": {k: list(v) for k, v in self.bias_clocks.items()},
-                "clipped": self.clipped, "unmeasured": list(self.unmeasured)}
+                "clipped": self.clipped, "unmeasured": list(self.unmeasured),
+                "ceilings": {k: np.asarray(v).tolist() for k, v in self.ceilings.items()}}
 
     @classmethod
     def from_dict(cls, d: dict) -> "TimeWindows":
@@ -153,7 +168,14 @@ class TimeWindows:
                    output=d["output"],
                    delays={(n, s): (int(a), int(b)) for n, s, a, b in d["delays"]},
                    bias_clocks={k: tuple(int(c) for c in v) for k, v in d["bias_clocks"].items()},
-                   clipped=bool(d["clipped"]), unmeasured=tuple(d.get("unmeasured", ())))
+                   clipped=bool(d["clipped"]), unmeasured=tuple(d.get("unmeasured", ())),
+                   ceilings=dict(d.get("ceilings", {})))
+
+
+def is_subsampling(node) -> bool:
+    """A max pooling of 1x1 windows (ResNet50V2's strided shortcuts): it only picks
+    values, a routing of spikes or of a current alike."""
+    return node.op == "max_pool2d" and tuple(int(k) for k in node.params["pool_size"]) == (1, 1)
 
 
 def signals(graph: Graph, max2avg_pool: bool = False, exact: bool = True):
@@ -180,7 +202,7 @@ def signals(graph: Graph, max2avg_pool: bool = False, exact: bool = True):
         if node.activation == "softmax" and node is not out:
             raise SnnconvError(f"node {node.name!r}: softmax is only supported on the output")
         clocks[node.name] = latest
-        if node.op == "max_pool2d" and not max2avg_pool:
+        if node.op == "max_pool2d" and not max2avg_pool and not is_subsampling(node):
             src = node.inputs[0]
             if not spikes[src] and clocks[src] > 0 and exact:
                 raise SnnconvError(
@@ -190,7 +212,7 @@ def signals(graph: Graph, max2avg_pool: bool = False, exact: bool = True):
                     "snnconv.signed_max_pool.shift_signed_max_pools (the simulators do), "
                     "put the ReLU before the pooling or set max2avg_pool")
             spikes[node.name] = spikes[src]
-        elif node.op in _ROUTING and node is not out:
+        elif (node.op in _ROUTING or is_subsampling(node)) and node is not out:
             spikes[node.name] = all(spikes[s] for s in node.inputs)
         else:
             spikes[node.name] = False
@@ -214,21 +236,17 @@ def plan_windows(graph: Graph, clip: bool = False, max2avg_pool: bool = False,
     out = graph.output_node
     clocks, spikes, neurons = signals(graph, max2avg_pool=max2avg_pool, exact=exact)
     readout = clocks[out.name]
-    lengths, unmeasured = [INPUT_WINDOW], []
-    for c in range(1, readout + 1):
-        length = 1.0
-        for name in neurons:
-            if clocks[name] != c or clip:
-                continue
-            if name not in maxima:
-                unmeasured.append(name)
-                continue
-            length = max(length, float(maxima[name]))
-        lengths.append(length)
+    base, unmeasured = window_lengths(clocks, neurons, maxima, clip)
+    lengths = [INPUT_WINDOW] + [base[c] for c in range(1, readout + 1)]
     if unmeasured:
         log.warning("ttfs_exact: no recorded largest activation for %s (normalise the graph "
                     "with snnconv.normalize); their windows are 1, so activations above the "
                     "normalisation scale are clipped", ", ".join(unmeasured))
+    ceilings = {}
+    for name in neurons:
+        bound = carried_bound(graph, name, clocks[name], base)
+        if np.any(np.asarray(bound) < base[clocks[name]]):
+            ceilings[name] = bound
     delays = {}
     for node in graph:
         if len(node.inputs) > 1:
@@ -239,7 +257,36 @@ def plan_windows(graph: Graph, clip: bool = False, max2avg_pool: bool = False,
     return TimeWindows(clocks=clocks, spikes=spikes, neurons=tuple(neurons),
                        lengths=tuple(lengths), output=out.name, delays=delays,
                        bias_clocks=_bias_clocks(graph, clocks, set(neurons)),
-                       clipped=bool(clip), unmeasured=tuple(unmeasured))
+                       clipped=bool(clip), unmeasured=tuple(unmeasured), ceilings=ceilings)
+
+
+def window_lengths(clocks: dict, neurons, maxima: dict, clip: bool) -> tuple:
+    """``({clock: length}, unmeasured)``: each window's length, the largest recorded
+    activation of its neuron nodes and at least 1 (1 with ``clip``), and the neuron
+    nodes without a recorded one."""
+    lengths = {c: 1.0 for c in range(1, max(clocks.values(), default=0) + 1)}
+    unmeasured = []
+    for name in neurons:
+        if clip:
+            continue
+        if name not in maxima:
+            unmeasured.append(name)
+            continue
+        lengths[clocks[name]] = max(lengths[clocks[name]], float(maxima[name]))
+    return lengths, unmeasured
+
+
+def carried_bound(graph: Graph, name: str, clock: int, lengths: dict):
+    """The largest value neuron node ``name`` carries: its window's length
+    ``lengths[clock]``, or its ReLU's ``max_value`` in normalised units where lower
+    (a float, or a list per channel)."""
+    bound = lengths[clock]
+    max_value = graph[name].params.get("max_value")
+    if max_value is None:
+        return bound
+    scale = np.asarray(graph.scales.get(name, 1.0), np.float64)
+    cap = np.minimum(float(max_value) / scale, bound)
+    return float(cap) if cap.ndim == 0 else cap.tolist()
 
 
 def _bias_clocks(graph: Graph, clocks: dict, neurons: set) -> dict:

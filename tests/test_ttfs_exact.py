@@ -203,3 +203,49 @@ def test_clocked_refuses_poisson_input():
     graph, _ = _dense_net()
     with pytest.raises(SnnconvError, match="Poisson"):
         snnconv.convert(graph, simulator="INI", spike_code="ttfs_exact", poisson_input=True)
+
+
+# ------------------------------------------------------------------ ceilings (ReLU6)
+
+def _relu6_beside_relu():
+    """A ReLU6 branch (often clipped) and a ReLU branch in the same window, concatenated."""
+    keras.utils.set_random_seed(4)
+    L = keras.layers
+    inp = keras.Input((8, 8, 2), name="x")
+    a = L.Conv2D(4, 3, padding="same", activation="relu", name="a")(inp)
+    b = L.Conv2D(4, 3, padding="same", name="b",
+                 kernel_initializer=keras.initializers.RandomNormal(0.0, 4.0))(inp)
+    b = L.ReLU(max_value=6.0, name="b6")(b)
+    c = L.Conv2D(5, 3, activation="relu", name="c")(L.Concatenate(name="cat")([a, b]))
+    out = L.Dense(3, activation="softmax", name="out")(L.Flatten(name="flat")(c))
+    return keras.Model(inp, out)
+
+
+def test_relu6_is_a_ceiling_below_the_window():
+    """A ReLU(max_value) neuron whose window is longer than its clip (another node of its
+    clock sets the window) fires no earlier than t_max - clip: its spikes carry the ANN's
+    clipped value, event-driven and clocked."""
+    model = _relu6_beside_relu()
+    x = np.random.default_rng(0).uniform(0, 1, (32, 8, 8, 2)).astype(np.float32)
+    graph = snnconv.normalize(snnconv.parse(model), x, method="percentile", percentile=90.0)
+    assert graph["b"].params.get("max_value") == 6.0
+    event = snnconv.convert(graph, simulator="event", spike_code="ttfs_exact")
+    w = event.windows
+    cap = 6.0 / float(np.max(graph.scales["b"]))
+    assert w.clocks["a"] == w.clocks["b"] and w.lengths[w.clocks["b"]] > cap * 1.2
+    assert "b" in w.ceilings and "a" not in w.ceilings
+    np.testing.assert_allclose(w.ceiling("b"), cap, rtol=1e-6)
+    ann = snnconv.build_ann(graph, outputs=["b", "c"])
+    b_ann, c_ann = (np.asarray(v) for v in ann.predict(x, verbose=0))
+    assert np.mean(np.isclose(b_ann, cap, rtol=1e-5)) > 0.05        # the clip is at work
+    values = layer_values(event, x)
+    np.testing.assert_allclose(values["b"], b_ann, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(values["c"], c_ann, rtol=1e-5, atol=1e-5)
+    # clocked: b's spikes carry at most the clip, each within dt / 2 of the exact value
+    from snnconv.simulators.ini.exact import window_steps
+    from snnconv.simulators.ini.recording import first_spike_values
+    dt = 0.02
+    snn = snnconv.convert(graph, simulator="INI", spike_code="ttfs_exact", dt=dt)
+    carried = first_spike_values(snn, x[:8], sum(window_steps(w, dt)) + 1)["b"]
+    assert carried.max() <= cap + dt / 2 + 1e-6
+    np.testing.assert_allclose(carried, values["b"][:8], atol=dt / 2 + 1e-5)

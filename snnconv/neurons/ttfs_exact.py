@@ -10,7 +10,10 @@ A neuron of a layer whose time window is ``[t_min, t_max)``, ``T = t_max - t_min
 2. from ``t_min`` on the input currents no longer count and the potential
    rises with slope 1;
 3. it fires once, when ``V >= T``, and only inside ``[t_min, t_max)``: at
-   ``t = t_max - min(ReLU(V(t_min)), T)``, never when ``V(t_min) <= 0``;
+   ``t = t_max - min(ReLU(V(t_min)), T)``, never when ``V(t_min) <= 0``. A
+   neuron with a *ceiling* ``m < T`` (a ReLU's ``max_value``; see
+   :attr:`snnconv.time_windows.TimeWindows.ceilings`) fires no earlier than
+   ``t_max - m``, so its spike carries ``min(ReLU(V(t_min)), m)``;
 4. its output to the next layer (post-synaptic potential) is 1 from its
    spike on, so a synapse of weight ``w`` has delivered ``w (t - t_spike)``
    by time ``t``.
@@ -18,7 +21,8 @@ A neuron of a layer whose time window is ``[t_min, t_max)``, ``T = t_max - t_min
 :func:`ttfs_exact_fire` is the closed form the event-driven simulator uses;
 :func:`ttfs_exact_step` one clocked time step of length ``dt`` (the
 windows then start and end on the grid: ``k_in``, ``k_min``, ``k_max`` are
-step indices). On the grid the neuron fires in the first step at whose end
+step indices; ``k_first``, the first step it may fire in, is ``k_min`` but
+for a ceiling). On the grid the neuron fires in the first step at whose end
 ``V >= T + dt/2``: the value its spike carries is ``V(t_min)`` rounded to a
 multiple of ``dt`` (``clip(round(V / dt) dt, 0, T)``), so a spike time is
 off by at most ``dt / 2`` and the clocked network approaches the exact one
@@ -32,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
+import numpy as np
 from keras import ops
 
 from .time_loop import scan_time
@@ -63,6 +68,8 @@ class TTFSExactParams(NamedTuple):
     k_min: int = 1          # first step of the own window
     k_max: int = 2          # first step after it
     fires: bool = True      # False: an output neuron that only integrates
+    # first step it may fire in (None: k_min); a number or one per channel (a ceiling)
+    k_first: object = None
 
 
 class TTFSExactState(NamedTuple):
@@ -79,6 +86,8 @@ def ttfs_exact_step(current, state: TTFSExactState, p: TTFSExactParams):
     v = state.v + current * (integrating * p.dt) + own * p.dt
     if p.fires:
         threshold = (p.k_max - p.k_min) * p.dt + 0.5 * p.dt
+        if p.k_first is not None:
+            own = own * ops.cast(k >= ops.convert_to_tensor(p.k_first, v.dtype), v.dtype)
         spikes = own * (1.0 - state.fired) * ops.cast(v >= threshold, v.dtype)
     else:
         spikes = ops.zeros_like(v)
@@ -93,6 +102,9 @@ class TTFSExactNeuron:
     dt: float = 1.0
     window: tuple = (0, 1, 2)
     fires: bool = True
+    # first step it may fire in (a ceiling below the window): an int, one per
+    # channel (a list), or None for the window's first step
+    first_step: object = None
 
     # the output is the post-synaptic potential, 1 from the spike on
     signal_is_psp = True
@@ -105,6 +117,13 @@ class TTFSExactNeuron:
         if len(window) != 3 or not 0 <= window[0] < window[1] <= window[2]:
             raise ValueError(f"window must be steps (k_in, k_min, k_max) with "
                              f"0 <= k_in < k_min <= k_max, got {self.window}")
+        if self.first_step is not None:
+            first = np.asarray(self.first_step, np.int64)
+            if np.any(first < window[1]) or np.any(first > window[2]):
+                raise ValueError(f"first_step must lie in the window's steps "
+                                 f"[{window[1]}, {window[2]}], got {self.first_step}")
+            object.__setattr__(self, "first_step",
+                               int(first) if first.ndim == 0 else first.tolist())
 
     @property
     def spike_amplitude(self):
@@ -113,11 +132,15 @@ class TTFSExactNeuron:
 
     @property
     def params(self) -> TTFSExactParams:
-        return TTFSExactParams(float(self.dt), *self.window, bool(self.fires))
+        first = None if self.first_step is None else np.asarray(self.first_step, np.float32)
+        return TTFSExactParams(float(self.dt), *self.window, bool(self.fires), first)
 
     def get_config(self) -> dict:
-        return {"model": "ttfs_exact", "dt": float(self.dt), "window": list(self.window),
-                "fires": bool(self.fires)}
+        config = {"model": "ttfs_exact", "dt": float(self.dt), "window": list(self.window),
+                  "fires": bool(self.fires)}
+        if self.first_step is not None:
+            config["first_step"] = self.first_step
+        return config
 
     def initial_state(self, like) -> TTFSExactState:
         zeros = ops.zeros_like(like)

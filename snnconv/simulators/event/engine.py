@@ -4,7 +4,8 @@ For a batch, one compiled function walks the graph once. Each node's
 operation is computed once (a dense product, a convolution, a pooling...,
 as in one ANN forward pass); a neuron node turns its potentials at
 ``t_min`` into spikes with :func:`snnconv.neurons.ttfs_exact_fire`: the
-value ``x = clip(V, 0, T)`` each spike carries, i.e. the spike time
+value ``x = clip(V, 0, T)`` each spike carries (``T`` the window's length, or
+the node's ceiling where lower), i.e. the spike time
 ``t_max - x`` (``x = t_max - t`` is what the next layer integrates, so the
 values are carried, not the times, which in float32 would round to the
 time's magnitude). Max pooling takes the largest value: the earliest spike.
@@ -28,8 +29,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from ...ann import spread_with_zeros
 from ...neurons.ttfs_exact import ttfs_exact_fire
+from ...routing_ops import ROUTES, route
 from .network import EventNetwork
 
 
@@ -66,16 +67,8 @@ def node_op(node, ins):
             y = term if y is None else y + term
     elif op == "zero_padding2d":
         y = ops.pad(x, [(0, 0), *[tuple(q) for q in p["padding"]], (0, 0)])
-    elif op == "cropping2d":
-        (t, b), (l, r) = p["cropping"]
-        y = x[:, t:x.shape[1] - b, l:x.shape[2] - r, :]
-    elif op == "upsampling2d":
-        if p["mode"] == "nearest":
-            y = ops.repeat(ops.repeat(x, int(p["size"][0]), axis=1), int(p["size"][1]), axis=2)
-        else:
-            y = spread_with_zeros(x, p["size"])
-    elif op == "permute":
-        y = ops.transpose(x, (0,) + tuple(int(d) for d in p["dims"]))
+    elif op in ROUTES:
+        y = route(op, p, x)
     elif op == "identity":
         y = x
     else:
@@ -107,7 +100,8 @@ def runner(net: EventNetwork):
     dt = net.dt
     grid = [(k + 1) * dt for k in range(K)]
     grid[-1] = win.t_readout
-    lengths = {n: np.float32(win.lengths[win.clocks[n]]) for n in neurons}
+    # the largest value each neuron node's spikes carry: its window, or its ceiling
+    lengths = {n: np.asarray(win.ceiling(n), np.float32) for n in neurons}
     fanouts = {k: tf.constant(np.asarray(v, np.float32)) for k, v in net.fanouts.items()}
     spike_sources = [n for n in net.fanouts if win.spikes.get(n) and win.clocks[n] > 0]
     # (N, 2) per spike source: a column of ones (spike counts), one of fan-outs (SynOps)
@@ -248,8 +242,7 @@ def layer_values(net: EventNetwork, x: np.ndarray) -> dict:
         z = node_op(_float32_weights(node),
                     [values[s] for s in node.inputs])
         if node.name in net.windows.neurons:
-            length = net.windows.lengths[net.windows.clocks[node.name]]
-            z = ttfs_exact_fire(z, np.float32(length))[0]
+            z = ttfs_exact_fire(z, np.asarray(net.windows.ceiling(node.name), np.float32))[0]
         values[node.name] = z
     return {k: np.asarray(v) for k, v in values.items()}
 

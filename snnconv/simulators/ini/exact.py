@@ -8,6 +8,9 @@ least as long as the exact one), become:
   their input window, rise with slope 1 in their own and fire once there;
   the output layer's neurons only integrate (their potential is the score);
 * the analog input as a current ``x / T(0)`` during the input window only;
+* a neuron with a ceiling (ReLU's ``max_value``, or a window made longer by
+  the shift neurons of a signed max pooling) may fire only from the step
+  ``round(ceiling / dt)`` before its window's end;
 * every bias spread over the window in which it is integrated
   (``b / T(c)``: a current that adds up to ``b`` over the window);
 * a :class:`~snnconv.layers.SpikeDelay` where a merge reads a branch of an
@@ -23,6 +26,8 @@ the predictions become those of the event-driven simulator.
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from ...ann import count_macs
 from ...errors import SnnconvError
@@ -68,6 +73,11 @@ def build_ttfs_exact_model(graph: Graph, dt: float, clip_windows: bool = False,
         c = win.clocks[name]
         neurons[name] = {"model": "ttfs_exact", "dt": float(dt),
                          "window": [k_min[c - 1], k_min[c], k_max[c]], "fires": True}
+        if name in win.ceilings:
+            # a ceiling m: it fires no earlier than m before its window's end
+            steps = np.round(np.asarray(win.ceiling(name), np.float64) / dt).astype(np.int64)
+            first = np.clip(k_max[c] - steps, k_min[c], k_max[c])
+            neurons[name]["first_step"] = int(first) if first.ndim == 0 else first.tolist()
     c = win.readout_clock
     neurons[win.output] = {"model": "ttfs_exact", "dt": float(dt),
                            "window": [k_min[c], k_max[c], k_max[c]], "fires": False}
