@@ -45,6 +45,7 @@ import numpy as np
 
 from .errors import UnsupportedLayerError
 from .ir import Graph, Node
+from .node_ops import node_op
 from .time_windows import carried_bound, is_subsampling, signals, window_lengths
 
 
@@ -166,8 +167,6 @@ def _interval(node: Node, intervals: dict):
     ins = [intervals[s] for s in node.inputs]
     if any(i is None for i in ins):
         return None
-    from .simulators.event.engine import node_op
-
     if node.op == "max_pool2d":                 # monotone
         return tuple(_np(node_op(node, [b[k][None] for b in ins])) for k in (0, 1))
     mids = [((lo + hi) / 2)[None] for lo, hi in ins]

@@ -153,7 +153,7 @@ def test_routing_fanout_counts_connections():
 def test_brian2_connection_maps_move_values_as_the_op(op, params, in_shape, out_shape):
     from snnconv.ir import Node
     from snnconv.simulators.brian.maps import node_maps
-    from snnconv.simulators.event.engine import node_op
+    from snnconv.node_ops import node_op
     node = Node("n", op, ["x"], out_shape, params=params)
     x = np.random.default_rng(0).normal(size=(1,) + in_shape)
     (sparse,), bias = node_maps(node, [in_shape])
