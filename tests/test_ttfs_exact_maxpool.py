@@ -126,6 +126,13 @@ def test_the_pooled_signal_is_exact_for_any_input(case):
     assert clipped["a"].sum() > 0
     assert clipped["p_shift"].sum() == 0 and clipped["p2_shift"].sum() == 0
     assert (values["p_shift"] > 0).all()
+    # windows of length 1 (clip_windows): the shift neurons fit into them as well
+    clipped_net = snnconv.convert(case[1], simulator="event", spike_code="ttfs_exact",
+                                  clip_windows=True)
+    values = layer_values(clipped_net, x)
+    pooled = np.asarray(keras.ops.max_pool(values["z"], 3, strides=2, padding="same"))
+    np.testing.assert_allclose(values["p"], pooled, rtol=1e-5,
+                               atol=1e-5 * np.abs(values["z"]).max())
 
 
 def test_clocked_converges_to_the_event_driven(case):
@@ -177,3 +184,32 @@ def test_a_pooled_signal_of_the_analog_input_is_refused_in_one_line():
     assert type(snn.get_layer("pool")).__name__ == "SpikeMaxPooling2D"
     assert snnconv.evaluate(snn, x, np.zeros(len(x), int), num_steps=4,
                             progress=False).accuracy_per_step.shape == (4,)
+
+
+def test_a_1x1_max_pooling_of_a_linear_signal_is_routing():
+    """ResNet50V2's strided shortcuts: a 1x1 max pooling only picks values, so it needs
+    no shift neurons; the event simulator gives the ANN's logits."""
+    keras.utils.set_random_seed(2)
+    L = keras.layers
+    inp = keras.Input((8, 8, 2), name="x")
+    a = L.Conv2D(4, 3, padding="same", activation="relu", name="a")(inp)
+    z = L.Conv2D(4, 3, padding="same", name="z")(a)
+    short = L.MaxPooling2D(1, strides=2, name="short")(z)
+    s = L.Activation("relu", name="s_relu")(
+        L.Add(name="s")([short, L.Conv2D(4, 3, strides=2, padding="same", name="r")(z)]))
+    out = L.Dense(3, activation="softmax", name="out")(L.Flatten()(s))
+    graph, x = normalise_on_random(keras.Model(inp, out), n=16)
+    assert signed_max_pools(graph) == []
+    event = snnconv.convert(graph, simulator="event", spike_code="ttfs_exact")
+    assert [n.name for n in event.graph] == [n.name for n in graph]
+    target = layer_values(event, x)["out"]
+    np.testing.assert_allclose(target, _logits(graph, x), rtol=1e-5, atol=1e-5)
+    # clocked: the pooling picks the current; the logits converge as dt shrinks
+    from snnconv.simulators import get_simulator
+    errors = []
+    for dt in (0.02, 0.005):
+        snn = snnconv.convert(graph, simulator="INI", spike_code="ttfs_exact", dt=dt)
+        steps = sum(window_steps(event.windows, dt)) + 1
+        readout = get_simulator("INI").simulate_batch(snn, x, steps).readout[:, -1]
+        errors.append(float(np.max(np.abs(readout - target))))
+    assert errors[1] < 0.5 * errors[0] and errors[1] < 0.02 * np.abs(target).max()
