@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import snnconv
-from snnconv.errors import ConfigError, SnnconvError
+from snnconv.errors import ConfigError
 from snnconv.ir import Graph, Node
 from snnconv.simulators import get_simulator, simulator_for_file
 from snnconv.simulators.event import (EventNetwork, layer_values, load_event_network,

@@ -27,7 +27,6 @@ import math
 
 import numpy as np
 import tensorflow as tf
-from keras import ops
 
 from ...neurons.ttfs_exact import ttfs_exact_fire
 from ...node_ops import node_op
