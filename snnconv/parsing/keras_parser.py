@@ -250,18 +250,19 @@ class _Walker:
                              activation=activation, source_layers=[layer.name]),
                         type(layer).__name__)
 
-    def _routing(self, layer, name, op, inputs, shape, params=None, suffix=""):
+    def _routing(self, layer, name, op, inputs, shape, params=None, suffix="",
+                 activation="linear"):
         """A node standing for part of ``layer`` (named ``<name>_<suffix>``), not its output."""
         sub = self.unique(f"{name}_{suffix}", name)
         return self.add(Node(name=sub, op=op, inputs=list(inputs), output_shape=shape,
-                             params=params or {}, source_layers=[layer.name]),
-                        type(layer).__name__)
+                             params=params or {}, activation=activation,
+                             source_layers=[layer.name]), type(layer).__name__)
 
     def _as_2d(self, layer, name, inputs, build):
         """A 1-D layer over ``(length, channels)`` as its 2-D form over ``(1, length,
         channels)``: a reshape in, ``build(lifted_input)`` (the 2-D node(s), returning
         the last one's name) and a reshape back to the layer's output, under its name."""
-        in_shape = tuple(int(d) for d in layer.input.shape[1:])
+        in_shape = self._in_shape(layer)
         lift = self._routing(layer, name, "reshape", inputs, (1,) + in_shape,
                              {"target_shape": (1,) + in_shape}, "2d")
         inner = build(lift)
@@ -589,24 +590,17 @@ class _Walker:
     def _maximum(self, layer, name, inputs, shape):
         # max(a, b) = relu(a - b) + b, folded left over the inputs; the ReLU's
         # neurons carry a - b, which is why the SNN can take a maximum at all.
-        if any(self._in_shapes_differ(layer)):
+        if len({tuple(t.shape[1:]) for t in layer.input}) != 1:
             raise unsupported(layer.name, "Maximum", "its inputs have different shapes "
                               "(broadcasting is not supported)")
         current = inputs[0]
         for i, other in enumerate(inputs[1:], start=1):
-            diff = self._routing(layer, name, "add", [current, other], shape,
-                                 {"coefficients": [1.0, -1.0]}, f"excess{i}")
-            self.items[-1].activation = "relu"
-            last = i == len(inputs) - 1
-            if last:
-                return self._node(layer, name, "add", [diff, other], shape)
-            current = self._routing(layer, name, "add", [diff, other], shape, {}, f"max{i}")
-        return current  # pragma: no cover - Keras's Maximum takes at least two inputs
-
-    @staticmethod
-    def _in_shapes_differ(layer):
-        shapes = [tuple(t.shape[1:]) for t in layer.input]
-        return [s != shapes[0] for s in shapes]
+            excess = self._routing(layer, name, "add", [current, other], shape,
+                                   {"coefficients": [1.0, -1.0]}, f"excess{i}",
+                                   activation="relu")
+            if i == len(inputs) - 1:    # the last one stands for the layer
+                return self._node(layer, name, "add", [excess, other], shape)
+            current = self._routing(layer, name, "add", [excess, other], shape, {}, f"max{i}")
 
     def _conv2d_transpose(self, layer, name, inputs, shape):
         # y = conv_transpose(x, K, stride s) is the valid convolution, with K flipped
