@@ -12,7 +12,10 @@ steps (rate code, INI simulator, reset by subtraction) for:
 * ``qcfs``: the network's QCFS-trained variant (``examples/models/<name>_qcfs.keras``,
   made by ``examples/train_fashion_qcfs.py``), no data-based normalisation, compared
   with its own ANN;
-* ``qcfs+light``, ``qcfs+advanced``: that variant calibrated for each T.
+* ``qcfs+light``, ``qcfs+advanced``: that variant calibrated for each T;
+* ``finetune``: ``light``, then fine-tuned for each T with surrogate gradients
+  (:func:`snnconv.finetune`, its defaults) on the first ``--num-finetune``
+  labelled training images; the row also gives the fine-tuning time.
 
 The calibrated rows are calibrated separately for each T and simulated for T
 steps; the others are simulated once for the largest T and read at each T.
@@ -26,6 +29,7 @@ images, the accuracy the first ``--num`` test images. Writes ``latency.md``
 
     python benchmarks/latency.py                                  # all three networks
     python benchmarks/latency.py --models fashion_resnet --steps 8 16 32 --rows light qcfs
+    python benchmarks/latency.py --steps 4 8 --rows light finetune     # issue 23's rows
 
 The full MNIST and Fashion-MNIST files are read from ``../shared/data/``
 (``--mnist``, ``--fashion``); without them the bundled subsets are used.
@@ -40,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 import snnconv
-from snnconv.datasets import load_dataset
+from snnconv.datasets import load_dataset, load_training_split
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = {   # name -> (file, data set)
@@ -52,9 +56,9 @@ MODELS = {   # name -> (file, data set)
 SUBSETS = {"mnist": REPO / "snnconv/data/mnist_subset.npz",
            "fashion": REPO / "snnconv/data/fashion_subset.npz"}
 ROWS = ("percentile", "percentile v0.5", "t_aware", "light", "t_aware+light", "advanced",
-        "qcfs", "qcfs+light", "qcfs+advanced")
+        "qcfs", "qcfs+light", "qcfs+advanced", "finetune")
 CALIBRATION = {"light": "light", "t_aware+light": "light", "advanced": "advanced",
-               "qcfs+light": "light", "qcfs+advanced": "advanced"}
+               "qcfs+light": "light", "qcfs+advanced": "advanced", "finetune": "light"}
 STEPS = (4, 8, 16, 32, 64, 128)
 
 
@@ -83,8 +87,9 @@ def within_1pt(curve: np.ndarray, ann: float) -> int | None:
     return int(bad[-1] + 2) if bad.size else 1
 
 
-def run_row(row: str, graph, x_cal, x, y, steps, calibration_steps):
-    """``({T: accuracy}, {T: calibration seconds}, curve or None)`` of one row."""
+def run_row(row: str, graph, x_cal, x, y, steps, calibration_steps, train=None):
+    """``({T: accuracy}, {T: calibration (and fine-tuning) seconds}, curve or None)``
+    of one row; ``train``: the labelled ``(x, y)`` the ``finetune`` row trains on."""
     if row in ("percentile", "percentile v0.5", "qcfs"):
         v_init = 0.0 if row == "percentile" else 0.5
         g = snnconv.normalize(graph, x_cal, method="percentile", percentile=99.9)
@@ -100,6 +105,8 @@ def run_row(row: str, graph, x_cal, x, y, steps, calibration_steps):
         if calibration and t in calibration_steps:
             start = time.perf_counter()
             snn = snnconv.calibrate(snn, g, x_cal, num_steps=t, method=calibration)
+            if row == "finetune":
+                snn = snnconv.finetune(snn, *train, num_steps=t)
             seconds[t] = time.perf_counter() - start
         elif calibration:
             continue
@@ -118,6 +125,8 @@ def main(argv=None) -> int:
     ap.add_argument("--num", type=int, default=1000, help="test images (default 1000)")
     ap.add_argument("--num-cal", type=int, default=1000,
                     help="normalisation and calibration images (default 1000)")
+    ap.add_argument("--num-finetune", type=int, default=10000,
+                    help="labelled training images the finetune row trains on (default 10000)")
     ap.add_argument("--mnist", default=str(REPO.parent / "shared/data/mnist.npz"))
     ap.add_argument("--fashion", default=str(REPO.parent / "shared/data/fashion_mnist.npz"))
     ap.add_argument("--out", type=Path, default=REPO / "results" / "latency")
@@ -140,7 +149,13 @@ def main(argv=None) -> int:
             ann_acc = float(np.mean(ann.predict(x, verbose=0).argmax(1) == y))
             graph = snnconv.parse(ann)
             start = time.perf_counter()
-            acc, seconds, curve = run_row(row, graph, x_cal, x, y, steps, calibration_steps)
+            train = None
+            if row == "finetune":
+                xt, yt, _ = load_training_split(data_path, (28, 28, 1), 1 / 255,
+                                                args.num_finetune)
+                train = (np.asarray(xt[:len(xt)], np.float32), yt)
+            acc, seconds, curve = run_row(row, graph, x_cal, x, y, steps, calibration_steps,
+                                          train)
             reached = [t for t in steps if t in acc and acc[t] >= ann_acc - 0.01]
             entry = {"ann": ann_acc, "accuracy": acc, "calibration_seconds": seconds,
                      "within_1pt": within_1pt(curve, ann_acc) if curve is not None
@@ -150,7 +165,8 @@ def main(argv=None) -> int:
             print(f"  {row:16s} ANN {100 * ann_acc:5.2f}  " + "  ".join(
                 f"T{t} {100 * a:5.2f}" for t, a in acc.items())
                 + f"  within 1 pt: {entry['within_1pt']}"
-                + (f"  calibration at T=32: {seconds[32]:.1f} s" if 32 in seconds else ""),
+                + "".join(f"  {'fine-tuning' if row == 'finetune' else 'calibration'} "
+                          f"at T={t}: {seconds[t]:.1f} s" for t in seconds if t in (4, 8, 32)),
                 flush=True)
             (args.out / "latency.json").write_text(json.dumps(results, indent=1))
     table = format_table(results, steps)
@@ -163,7 +179,7 @@ def main(argv=None) -> int:
 
 def format_table(results: dict, steps) -> str:
     head = ("| network | method | ANN | " + " | ".join(f"T={t}" for t in steps)
-            + " | steps to within 1 pt | calibration s (T=32) |")
+            + " | steps to within 1 pt | calibration (+ fine-tuning) s, per T |")
     lines = [head, "|" + "---|" * (len(steps) + 5)]
     for name, rows in results.items():
         for row, e in rows.items():
@@ -171,10 +187,10 @@ def format_table(results: dict, steps) -> str:
             for t in steps:
                 a = e["accuracy"].get(t, e["accuracy"].get(str(t)))
                 cells.append("–" if a is None else f"{100 * a:.2f}")
-            cal = e["calibration_seconds"].get(32, e["calibration_seconds"].get("32"))
+            cal = ", ".join(f"T{t}: {float(v):.0f}" for t, v in e["calibration_seconds"].items())
             lines.append(f"| {name} | {row} | {100 * e['ann']:.2f} | " + " | ".join(cells)
                          + f" | {e['within_1pt'] or 'not reached'} | "
-                         + ("–" if cal is None else f"{cal:.1f}") + " |")
+                         + (cal or "–") + " |")
     return "\n".join(lines)
 
 

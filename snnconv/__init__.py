@@ -25,6 +25,9 @@ evaluate(snn, x, y=None, duration=None, num_steps=None, ...) -> EvaluationResult
 calibrate(snn, graph, x, num_steps, method="light") -> network
     The converted rate-coded SNN calibrated layer by layer for ``num_steps``
     steps on unlabelled data (``light`` or ``advanced``).
+finetune(snn, x, y, num_steps, epochs=3, ...) -> network
+    The converted rate-coded SNN trained for ``num_steps`` steps with surrogate
+    gradients on labelled data (hybrid conversion), from its converted weights.
 EvaluationResult
     What ``evaluate`` measured (``print(result)`` for a short summary).
 build_ann(graph) -> keras.Model
@@ -80,6 +83,7 @@ _API = {
     "normalize": ("snnconv.normalization", "normalize"),
     "convert": ("snnconv.conversion", "convert"),
     "calibrate": ("snnconv.calibration", "calibrate"),
+    "finetune": ("snnconv.finetuning", "finetune"),
     "evaluate": ("snnconv.evaluation", "evaluate"),
     "EvaluationResult": ("snnconv.evaluation", "EvaluationResult"),
     "build_ann": ("snnconv.ann", "build_ann"),

@@ -200,6 +200,46 @@ def _prepare(x, input_shape, scale, path, key) -> np.ndarray:
     return (x.astype(np.float32) * np.float32(scale))
 
 
+# the labelled training splits a file may hold, in the order they are looked for
+TRAINING_SPLITS = (("x_train", "y_train"), ("x_norm", "y_norm"))
+
+
+def load_training_split(path, input_shape=None, input_scale: float = 1.0,
+                        limit: int | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """The first ``limit`` labelled training samples of an ``.npz`` file or SNN
+    Toolbox folder: ``x_train``/``y_train``, else ``x_norm``/``y_norm``.
+    Returns ``(x, labels, key of x)``."""
+    from .evaluation import as_labels
+    path = Path(path)
+    for x_key, y_key in TRAINING_SPLITS:
+        if path.is_dir():
+            fx, fy = path / f"{x_key}.npz", path / f"{y_key}.npz"
+            if not (fx.exists() and fy.exists()):
+                continue
+            x, y = _read_npz(fx, "arr_0"), _read_npz(fy, "arr_0")
+        elif path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    if x_key not in z.files or y_key not in z.files:
+                        continue
+                    y = z[y_key]
+                    x = Rows(NpzMember(path, x_key), input_shape, input_scale, path, x_key)
+            except (OSError, ValueError) as e:
+                raise DataError(f"cannot read dataset {path}: {e}") from None
+        else:
+            raise DataError(f"dataset {path} does not exist")
+        y = as_labels(y)
+        if len(y) != len(x):
+            raise DataError(f"dataset {path}: {len(x)} {x_key} samples but {len(y)} "
+                            f"{y_key} labels")
+        n = len(x) if limit is None else min(int(limit), len(x))
+        x = x[:n] if isinstance(x, Rows) else _prepare(x[:n], input_shape, input_scale,
+                                                       path, x_key)
+        return x, y[:n], x_key
+    raise DataError(f"dataset {path} has no labelled training split (expected x_train "
+                    "and y_train, or x_norm and y_norm)")
+
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 

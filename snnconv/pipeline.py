@@ -30,6 +30,10 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
     if not check_only:      # output.overwrite = false: stop before any work
         check_run_dir(config.paths.log_dir_of_current_run, config.output.overwrite)
     if config.stdp.enabled:
+        if config.finetune.enabled:
+            raise ConfigError("finetune.enabled = true cannot be used with stdp.enabled = true: "
+                              "an STDP network learns by its own rule, not by surrogate "
+                              "gradients; set finetune.enabled = false")
         if snn_file is not None or check_only:
             raise ConfigError("stdp.enabled: an STDP run trains its own network; --snn and "
                               "--check do not apply")
@@ -101,6 +105,9 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
     calibration = {}
     if config.calibration.method != "none" and snn_file is None and not check_only:
         snn, calibration = _calibrate(config, backend, snn, graph, data, say)
+    if config.finetune.enabled and snn_file is None and not check_only:
+        snn, finetuned = _finetune(config, backend, snn, graph, say)
+        calibration.update(finetuned)
     for line in backend.summary_lines(snn):
         say(line)
     if check_only:
@@ -156,6 +163,33 @@ def _calibrate(config, backend, snn, graph, data, say):
     say(f"calibrated ({cal.method}) on {n} samples for T = {steps} in {seconds:.1f} s")
     return snn, {"calibration": {"method": cal.method, "num_samples": n, "num_steps": steps,
                                  "seconds": round(seconds, 2)}}
+
+
+def _finetune(config, backend, snn, graph, say):
+    """The fine-tuned network (``[finetune]``, on the dataset's labelled training
+    split) and what was done, for the summary."""
+    from .datasets import load_training_split
+
+    ft = config.finetune
+    if config.paths.dataset_path is None or config.input.dataset_format != "npz":
+        raise DataError("finetune.enabled = true needs labelled training samples: "
+                        "input.dataset_format = npz with x_train and y_train (or x_norm and "
+                        "y_norm) in paths.dataset_path; or set finetune.enabled = false")
+    x, y, key = load_training_split(config.paths.dataset_path, graph.input_node.output_shape,
+                                    config.input.input_scale, ft.num_samples)
+    steps = ft.num_steps or config.simulation.num_steps
+    say(f"fine-tuning on {len(x)} {key} samples for T = {steps}, {ft.epochs} epochs")
+    snn, history = backend.finetune(snn, np.asarray(x[:len(x)]), y, steps, **ft.options(),
+                                    seed=config.simulation.seed,
+                                    progress=config.output.verbose > 0)
+    say(f"fine-tuned ({ft.surrogate}) in {history.seconds:.1f} s: training accuracy "
+        f"{100 * history.accuracy[-1]:.2f} %, loss {history.loss[-1]:.4f}")
+    return snn, {"finetune": {"num_samples": len(x), "num_steps": steps, "epochs": ft.epochs,
+                              "learning_rate": ft.learning_rate, "surrogate": ft.surrogate,
+                              "batch_size": ft.options()["batch_size"],
+                              "loss": [round(v, 5) for v in history.loss],
+                              "accuracy": [round(v, 5) for v in history.accuracy],
+                              "seconds": history.seconds}}
 
 
 def _take(x, n: int):

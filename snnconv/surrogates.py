@@ -69,9 +69,13 @@ class Surrogate:
                     (upstream,) = args
                 dv, dth = self.grads(v, threshold, max_spikes)
                 return upstream * dv, upstream * dth
-            return spike_count(v, threshold, max_spikes), grad
+            return self.forward(v, threshold, max_spikes), grad
 
         return fire(v, threshold)
+
+    def forward(self, v, threshold, max_spikes):
+        """The spikes per step: :func:`spike_count` for every surrogate here."""
+        return spike_count(v, threshold, max_spikes)
 
     def grads(self, v, threshold, max_spikes):
         raise NotImplementedError

@@ -26,6 +26,7 @@ SECTION_PAGES = {
     "paths": "command_line.md#paths-and-run-folders", "tools": "command_line.md",
     "input": "command_line.md#data", "normalization": "conversion.md#how-the-conversion-works",
     "conversion": "conversion.md", "calibration": "low_latency.md",
+    "finetune": "low_latency.md#fine-tuning",
     "simulation": "conversion.md", "cell": "conversion.md#how-the-conversion-works",
     "output": "run_directory.md", "xylo": "xylo.md", "brian2": "brian2.md", "stdp": "stdp.md",
     "frontend": "trained_networks.md", "synnet": "trained_networks.md",

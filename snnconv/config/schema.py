@@ -232,6 +232,25 @@ class CalibrationConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class FinetuneConfig:
+    """``[finetune]``: surrogate-gradient fine-tuning of the converted network
+    (:func:`snnconv.finetune`), after calibration, before simulation."""
+
+    enabled: bool = _key("bool")
+    epochs: int = _at_least_one()
+    num_steps: int = _key("int", min=0)          # 0: the simulation's steps
+    learning_rate: float = _positive()
+    surrogate: str = _key("choice", choices=SURROGATES)
+    num_samples: int = _at_least_one()
+    batch_size: int = _at_least_one()
+
+    def options(self) -> dict:
+        """The :func:`snnconv.finetune` keyword arguments this section sets."""
+        return {"epochs": self.epochs, "learning_rate": self.learning_rate,
+                "surrogate": self.surrogate, "batch_size": self.batch_size}
+
+
+@dataclasses.dataclass(frozen=True)
 class SimulationConfig:
     """``[simulation]``: the time-stepped run of the SNN."""
 
@@ -392,6 +411,7 @@ SECTIONS: dict[str, type] = {
     "normalization": NormalizationConfig,
     "conversion": ConversionConfig,
     "calibration": CalibrationConfig,
+    "finetune": FinetuneConfig,
     "simulation": SimulationConfig,
     "cell": CellConfig,
     "output": OutputConfig,
@@ -431,6 +451,7 @@ class Config:
     normalization: NormalizationConfig
     conversion: ConversionConfig
     calibration: CalibrationConfig
+    finetune: FinetuneConfig
     simulation: SimulationConfig
     cell: CellConfig
     output: OutputConfig

@@ -48,6 +48,7 @@ class IFParams(NamedTuple):
     max_spikes_per_dt: int = 1
     strict: bool = False          # fire when v > v_thresh (else v >= v_thresh)
     v_reset: float = 0.0          # the potential after a spike for reset "to_value"
+    spike_fn: object = None       # a surrogate (v, v_thresh, max_spikes) -> spike counts
 
 
 class IFState(NamedTuple):
@@ -68,6 +69,9 @@ def if_step(current, state: IFState, p: IFParams):
         n = ops.cast(v > p.v_thresh, v.dtype)
         if p.max_spikes_per_dt > 1:
             n = n * ops.clip(ops.ceil(v / p.v_thresh) - 1.0, 1.0, float(p.max_spikes_per_dt))
+    elif p.spike_fn is not None:
+        # the same counts as below, with the surrogate's gradient (fine-tuning)
+        n = p.spike_fn(v, p.v_thresh, p.max_spikes_per_dt)
     else:
         n = ops.clip(ops.floor(v / p.v_thresh), 0.0, float(p.max_spikes_per_dt))
     if p.reset == "subtraction":
@@ -96,6 +100,9 @@ class IFNeuron:
     v_init: float = 0.0
     threshold_mode: str = "inclusive"
     v_reset: float = 0.0
+    # a surrogate spike function (its config dict, see snnconv.surrogates): the
+    # spikes are unchanged, their gradient is the surrogate's (for fine-tuning)
+    surrogate: dict | None = None
 
     def __post_init__(self):
         if self.reset not in RESETS:
@@ -109,14 +116,24 @@ class IFNeuron:
             raise ValueError("tau_mem must be positive (or None for no leak)")
         if self.max_spikes_per_dt < 1:
             raise ValueError("max_spikes_per_dt must be at least 1")
+        if self.surrogate is not None:
+            if self.threshold_mode != "inclusive":
+                raise ValueError("a surrogate spike function needs threshold_mode "
+                                 f"'inclusive', got {self.threshold_mode!r}")
+            from ..surrogates import get_surrogate, to_config
+            object.__setattr__(self, "surrogate", to_config(get_surrogate(self.surrogate)))
 
     @property
     def params(self) -> IFParams:
         decay = 1.0 if self.tau_mem is None else math.exp(-self.dt / self.tau_mem)
+        spike_fn = None
+        if self.surrogate is not None:
+            from ..surrogates import get_surrogate
+            spike_fn = get_surrogate(self.surrogate)
         return IFParams(float(self.v_thresh), self.reset,
                         int(round(self.tau_refrac / self.dt)), float(self.dt),
                         decay, int(self.max_spikes_per_dt),
-                        self.threshold_mode == "strict", float(self.v_reset))
+                        self.threshold_mode == "strict", float(self.v_reset), spike_fn)
 
     # the output signal is spike counts (times the amplitude), not a post-synaptic potential
     signal_is_psp = False
@@ -135,7 +152,10 @@ class IFNeuron:
         return 0.0
 
     def get_config(self) -> dict:
-        return {"model": "if", **dataclasses.asdict(self)}
+        config = {"model": "if", **dataclasses.asdict(self)}
+        if config["surrogate"] is None:   # absent: configs saved before it read the same
+            del config["surrogate"]
+        return config
 
     def initial_state(self, like, v0=None) -> IFState:
         """The state before the first step: ``v = v_init`` everywhere, or ``v0``

@@ -89,6 +89,8 @@ class Simulator:
     needs_steps: ClassVar[bool] = True
     # the spike codes whose networks :meth:`calibrate` calibrates (none: it refuses)
     calibrates: ClassVar[tuple[str, ...]] = ()
+    # the spike codes whose networks :meth:`finetune` fine-tunes (none: it refuses)
+    finetunes: ClassVar[tuple[str, ...]] = ()
 
     # -- conversion ------------------------------------------------------------
     def convert(self, graph, spike_code: str = "rate", **options):
@@ -128,6 +130,8 @@ class Simulator:
         method = config.calibration.method
         if converting and method != "none" and code not in self.calibrates:
             raise ConfigError(self._no_calibration(method, code))
+        if converting and config.finetune.enabled and code not in self.finetunes:
+            raise ConfigError(self._no_finetuning(code))
 
     def check_spike_code(self, spike_code: str) -> str:
         """``spike_code`` in its canonical name, or a ConfigError if not made here."""
@@ -155,6 +159,20 @@ class Simulator:
         return (f"calibration.method = {method} cannot be used with conversion.spike_code = "
                 f"{code} on simulation.simulator = {self.name}: it calibrates "
                 f"{', '.join(self.calibrates)} networks; set calibration.method = none")
+
+    def finetune(self, net, x, y, num_steps: int, **options):
+        """``(fine-tuned copy of net, FinetuneHistory)``: ``net`` trained for
+        ``num_steps`` steps on the labelled samples ``(x, y)`` with surrogate
+        gradients (see :func:`snnconv.finetune`). Backends that cannot refuse."""
+        raise ConfigError(self._no_finetuning(None))
+
+    def _no_finetuning(self, code: str | None) -> str:
+        if not self.finetunes or code is None:
+            return (f"finetune.enabled = true cannot be used with simulation.simulator = "
+                    f"{self.name}: it fine-tunes no networks; set finetune.enabled = false")
+        return (f"finetune.enabled = true cannot be used with conversion.spike_code = {code} "
+                f"on simulation.simulator = {self.name}: it fine-tunes "
+                f"{', '.join(self.finetunes)} networks; set finetune.enabled = false")
 
     # -- running ---------------------------------------------------------------
     def accepts(self, net) -> bool:

@@ -30,6 +30,7 @@ class IniSimulator(Simulator):
     saves = True
     file_suffix = ".keras"
     calibrates = ("rate",)
+    finetunes = ("rate",)
 
     def convert(self, graph: Graph, spike_code: str = "rate", *, v_thresh: float = 1.0,
                 reset: str = "subtraction", tau_refrac: float = 0.0, dt: float = 1.0,
@@ -83,6 +84,10 @@ class IniSimulator(Simulator):
     def calibrate(self, snn, graph, x, num_steps, method="light", **options):
         from .calibration import calibrate
         return calibrate(snn, graph, x, num_steps, method, **options)
+
+    def finetune(self, snn, x, y, num_steps, **options):
+        from .finetune import finetune
+        return finetune(snn, x, y, num_steps, **options)
 
     def accepts(self, snn) -> bool:
         import keras

@@ -1,0 +1,52 @@
+"""Fine-tuning converted networks with surrogate gradients: the ANN's accuracy in few steps.
+
+At 4 to 16 time steps a converted rate-coded network falls short of its ANN
+even after calibration: the deeper layers fire one or two spikes per
+neuron, and the timing errors of earlier layers compound. Training the
+spiking network itself for the steps it will run closes the gap (hybrid
+conversion, Rathi et al. 2020): backpropagation through time from the
+converted weights, biases and initial potentials, each spike passing the
+gradient of a surrogate spike function (:mod:`snnconv.surrogates`)::
+
+    graph = snnconv.normalize(snnconv.parse(model), x_train[:1000])
+    snn = snnconv.calibrate(snnconv.convert(graph), graph, x_train[:1000], num_steps=8)
+    snn = snnconv.finetune(snn, x_train[:10000], y_train[:10000], num_steps=8)
+    snnconv.evaluate(snn, x_test, y_test, num_steps=8)
+
+The backend that runs the network does the work
+(:meth:`snnconv.simulators.Simulator.finetune`); the INI simulator
+fine-tunes rate-coded networks of IF/LIF neurons
+(:mod:`snnconv.simulators.ini.finetune`, where the method is described).
+A fine-tuned network is an ordinary converted network with per-neuron
+initial potentials: it saves, loads and evaluates as any other.
+"""
+from __future__ import annotations
+
+
+def finetune(snn, x, y, num_steps: int, epochs: int = 3, batch_size: int = 32,
+             learning_rate: float = 1e-3, surrogate="arctan", loss=None, **options):
+    """A copy of the converted network ``snn`` fine-tuned for ``num_steps`` steps.
+
+    ``x``, ``y``: labelled training samples (inputs scaled as the ANN expects
+    them; integer labels or one-hot rows); a few thousand are enough.
+    ``epochs``, ``batch_size``, ``learning_rate``: Adam's passes over them,
+    samples per step and initial step size (decayed to zero, cosine).
+    ``surrogate``: the spike gradient, a name of :data:`snnconv.surrogates.SURROGATES`,
+    a :class:`~snnconv.surrogates.Surrogate` or its dict. ``loss``: a Keras loss on the
+    output sequence ``(batch, T, classes)`` (default: cross-entropy of its mean
+    over time). ``options`` go to the backend (INI: ``train_v_init``,
+    ``validation_data``, ``seed``, ``progress``, ``jit_compile``).
+
+    The figures of the run are on the result's ``finetune_history``
+    (:class:`~snnconv.simulators.ini.finetune.FinetuneHistory`: loss and
+    accuracy per epoch, seconds).
+    """
+    from .simulators import simulator_for
+    tuned, history = simulator_for(snn).finetune(
+        snn, x, y, int(num_steps), epochs=epochs, batch_size=batch_size,
+        learning_rate=learning_rate, surrogate=surrogate, loss=loss, **options)
+    tuned.finetune_history = history
+    return tuned
+
+
+__all__ = ["finetune"]

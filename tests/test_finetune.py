@@ -1,0 +1,244 @@
+"""Fine-tuning converted networks with surrogate gradients (snnconv.finetune, [finetune])."""
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import snnconv  # noqa: E402
+from snnconv import surrogates  # noqa: E402
+from snnconv.config import load_config  # noqa: E402
+from snnconv.data import bundled_dataset_path, bundled_model_path  # noqa: E402
+from snnconv.errors import ConfigError, DataError  # noqa: E402
+from snnconv.losses import TemporalCrossEntropy  # noqa: E402
+from snnconv.neurons import IFNeuron  # noqa: E402
+from snnconv.simulators.ini.finetune import sequence_loss, trainable_copy  # noqa: E402
+
+from helpers import write_bundled_config  # noqa: E402
+
+T = 4
+
+
+@pytest.fixture(scope="module")
+def bundled_cnn():
+    """The bundled CNN converted and lightly calibrated for T = 4 steps, 600 labelled
+    training images, 300 held-out ones."""
+    with np.load(bundled_dataset_path()) as d:
+        x_train = (d["x_norm"][:600] / 255.0).astype(np.float32)
+        y_train = d["y_norm"][:600]
+        x_held = (d["x_test"][:300] / 255.0).astype(np.float32)
+        y_held = d["y_test"][:300]
+    graph = snnconv.normalize(snnconv.parse(bundled_model_path()), x_train[:200])
+    snn = snnconv.calibrate(snnconv.convert(graph), graph, x_train[:200], num_steps=T)
+    return snn, x_train, y_train, x_held, y_held
+
+
+@pytest.fixture(scope="module")
+def tuned(bundled_cnn):
+    snn, x_train, y_train, x_held, y_held = bundled_cnn
+    before = {v.path: v.numpy().copy() for v in snn.weights}
+    out = snnconv.finetune(snn, x_train, y_train, num_steps=T, epochs=2, batch_size=32,
+                           learning_rate=1e-3, validation_data=(x_held, y_held))
+    out.weights_before = before
+    return out
+
+
+def test_fine_tuning_lowers_the_loss_on_held_out_data(bundled_cnn, tuned):
+    snn, _, _, x_held, y_held = bundled_cnn
+    loss = TemporalCrossEntropy(over_time="mean", scale=10.0)
+    before, _ = sequence_loss(snn, x_held, y_held, T, loss)
+    after, _ = sequence_loss(tuned, x_held, y_held, T, loss)
+    assert after < 0.9 * before
+    history = tuned.finetune_history
+    assert len(history.loss) == 2 and history.loss[1] < history.loss[0]
+    assert len(history.val_loss) == 2 and history.num_steps == T and history.seconds > 0
+
+
+def test_the_fine_tuned_network_is_evaluated_as_trained_and_leaves_the_input_unchanged(
+        bundled_cnn, tuned):
+    snn, _, _, x_held, y_held = bundled_cnn
+    # the engine (step mode) simulates what was trained (sequence mode)
+    result = snnconv.evaluate(tuned, x_held, y_held, num_steps=T, progress=False)
+    _, sequence_accuracy = sequence_loss(tuned, x_held, y_held, T,
+                                         TemporalCrossEntropy(over_time="mean"))
+    assert result.accuracy_per_step[-1] == pytest.approx(sequence_accuracy, abs=1e-9)
+    assert tuned.finetune_history.val_accuracy[-1] == pytest.approx(sequence_accuracy)
+    # the weights moved, the converted network's did not
+    for v in snn.weights:
+        np.testing.assert_array_equal(v.numpy(), tuned.weights_before[v.path])
+    assert not np.allclose(tuned.get_layer("conv1").kernel.numpy(),
+                           snn.get_layer("conv1").kernel.numpy())
+    # every spiking layer got its own initial potentials, and they were trained
+    v0 = tuned.get_layer("conv1").v_init.numpy()
+    assert v0.shape == tuple(tuned.get_layer("conv1").output.shape[2:])
+    assert np.std(v0) > 0
+    # the neurons carry no surrogate: the result is an ordinary converted network
+    for lay in tuned.layers:
+        if getattr(lay, "spiking", False):
+            assert "surrogate" not in lay.neuron.get_config()
+
+
+def test_save_and_load_give_the_same_network(tmp_path, bundled_cnn, tuned):
+    _, _, _, x_held, y_held = bundled_cnn
+    path = tmp_path / "tuned.keras"
+    tuned.save(path)
+    loaded = snnconv.load_snn(path)
+    a = snnconv.evaluate(tuned, x_held[:50], y_held[:50], num_steps=T, progress=False)
+    b = snnconv.evaluate(loaded, x_held[:50], y_held[:50], num_steps=T, progress=False)
+    np.testing.assert_array_equal(a.accuracy_per_step, b.accuracy_per_step)
+    np.testing.assert_array_equal(a.predictions, b.predictions)
+    assert set(a.spikes_per_step) == set(b.spikes_per_step)
+    for name, counts in a.spikes_per_step.items():
+        np.testing.assert_array_equal(counts, b.spikes_per_step[name])
+
+
+def test_a_surrogate_neuron_fires_exactly_as_the_plain_one():
+    rng = np.random.default_rng(0)
+    currents = rng.uniform(-0.5, 1.7, size=(6, 20, 7)).astype(np.float32)
+    for options in ({}, {"reset": "zero"}, {"max_spikes_per_dt": 3},
+                    {"tau_mem": 5.0, "tau_refrac": 2.0}):
+        plain = IFNeuron(v_init=0.5, **options)
+        smooth = IFNeuron(v_init=0.5, surrogate="arctan", **options)
+        np.testing.assert_array_equal(np.asarray(plain.run(currents)),
+                                      np.asarray(smooth.run(currents)))
+    with pytest.raises(ValueError, match="inclusive"):
+        IFNeuron(surrogate="arctan", threshold_mode="strict")
+
+
+class _SmoothStep(surrogates.Surrogate):
+    """A smooth stand-in for the spike (a sigmoid) with its exact derivative as the
+    surrogate: gradients through the network can then be checked by finite differences."""
+
+    name = "smooth_test_step"
+
+    def forward(self, v, threshold, max_spikes):
+        return tf.sigmoid(4.0 * (v - threshold))
+
+    def grads(self, v, threshold, max_spikes):
+        s = tf.sigmoid(4.0 * (v - threshold))
+        d = 4.0 * s * (1.0 - s)
+        return d, -d
+
+
+def _branched_smooth_model():
+    """Concatenate, Add, a ReLU of its own, depthwise and average pooling (no max
+    pooling: its gradient is one-sided where two inputs tie, which a central
+    difference averages)."""
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((10, 10, 2), name="x")
+    a = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="a")(inp)
+    b = keras.layers.Conv2D(3, 1, name="b")(inp)
+    b_relu = keras.layers.ReLU(name="b_relu")(b)
+    cat = keras.layers.Concatenate(name="cat")([a, b_relu])
+    c = keras.layers.Conv2D(3, 3, padding="same", name="c")(cat)
+    add = keras.layers.Activation("relu", name="add_relu")(keras.layers.Add(name="add")([c, b]))
+    pool = keras.layers.AveragePooling2D(2, name="pool")(add)
+    dw = keras.layers.DepthwiseConv2D(3, activation="relu", name="dw")(pool)
+    gap = keras.layers.GlobalAveragePooling2D(name="gap")(dw)
+    return keras.Model(inp, keras.layers.Dense(4, activation="softmax", name="out")(gap))
+
+
+def test_gradients_through_time_equal_finite_differences_on_a_smooth_surrogate(monkeypatch):
+    """Backpropagation through the layers, the reset and the time loop (what the
+    fine-tuning computes) against central differences of the loss (float32: a step
+    of 1e-3 keeps the rounding error of the difference near 1e-4)."""
+    monkeypatch.setitem(surrogates.SURROGATES, _SmoothStep.name, _SmoothStep)
+    if True:
+        model = _branched_smooth_model()
+        rng = np.random.default_rng(1)
+        x = rng.uniform(0, 1, size=(3, 10, 10, 2)).astype(np.float32)
+        graph = snnconv.normalize(snnconv.parse(model), x)
+        net = trainable_copy(snnconv.convert(graph, v_init=0.3), _SmoothStep())
+        y = np.array([0, 2, 1])
+        loss = TemporalCrossEntropy(over_time="mean", scale=3.0)
+        frames = np.repeat(x[:, None], 5, axis=1)
+        variables = [v for lay in net.layers for v in lay.weights
+                     if v.path.rsplit("/", 1)[-1] in ("kernel", "bias", "v_init")]
+        assert {v.path.split("/")[0] for v in variables} >= {"a", "c", "dw", "out"}
+
+        def value():
+            return float(loss(y, net(frames)))
+
+        with tf.GradientTape() as tape:
+            tape.watch([v.value for v in variables])
+            out = loss(y, net(frames))
+        grads = tape.gradient(out, [v.value for v in variables])
+        checked = 0
+        for v, g in zip(variables, grads):
+            assert g is not None, v.path
+            flat = v.numpy().reshape(-1)
+            for i in rng.choice(flat.size, size=min(3, flat.size), replace=False):
+                h = 1e-3
+                orig = flat.copy()
+                flat[i] = orig[i] + h
+                v.assign(flat.reshape(v.shape))
+                up = value()
+                flat[i] = orig[i] - h
+                v.assign(flat.reshape(v.shape))
+                down = value()
+                v.assign(orig.reshape(v.shape))
+                flat = orig
+                numeric = (up - down) / (2 * h)
+                analytic = float(np.asarray(g).reshape(-1)[i])
+                assert analytic == pytest.approx(numeric, rel=2e-3, abs=2e-4), (v.path, i)
+                checked += 1
+        assert checked >= 10
+
+
+def test_refusals_name_finetune_enabled(bundled_cnn):
+    snn, x_train, y_train, _, _ = bundled_cnn
+    graph = snnconv.normalize(snnconv.parse(bundled_model_path()), x_train[:50])
+    ttfs = snnconv.convert(graph, spike_code="ttfs")
+    with pytest.raises(ConfigError, match=r"^finetune\.enabled = true needs conversion\."
+                                          r"spike_code = rate"):
+        snnconv.finetune(ttfs, x_train[:10], y_train[:10], num_steps=4)
+    strict = snnconv.convert(graph, threshold_mode="strict", v_init=0.0)
+    with pytest.raises(ConfigError, match="threshold_mode = inclusive"):
+        snnconv.finetune(strict, x_train[:10], y_train[:10], num_steps=4)
+    with pytest.raises(DataError, match="10 samples but 9 labels"):
+        snnconv.finetune(snn, x_train[:10], y_train[:9], num_steps=4)
+    with pytest.raises(ConfigError, match="finetune.surrogate"):
+        snnconv.finetune(snn, x_train[:10], y_train[:10], num_steps=4, surrogate="nope")
+
+
+@pytest.mark.parametrize("simulation, extra, message", [
+    ({}, "[conversion]\nspike_code = ttfs\n", "finetune.enabled = true cannot be used with "
+     "conversion.spike_code = ttfs on simulation.simulator = INI"),
+    ({"simulator": "xylo"}, "[cell]\nv_init = 0\n", "finetune.enabled = true cannot be used "
+     "with simulation.simulator = xylo: it fine-tunes no networks"),
+    ({}, "[stdp]\nenabled = true\n", "finetune.enabled = true cannot be used with "
+     "stdp.enabled = true"),
+])
+def test_the_config_refuses_what_cannot_be_fine_tuned(tmp_path, simulation, extra, message):
+    from snnconv.cli import main
+    path = write_bundled_config(tmp_path / "c.ini", 50, {"duration": 4, **simulation},
+                                extra="[finetune]\nenabled = true\n" + extra)
+    with pytest.raises(ConfigError, match=message):
+        snnconv.run(load_config(path))
+    assert main(["run", str(path)]) == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_snnconv_run_fine_tunes_before_simulating(tmp_path):
+    path = write_bundled_config(
+        tmp_path / "c.ini", 200, {"duration": 4, "num_to_test": 200, "batch_size": 100},
+        extra="[calibration]\nmethod = light\nnum_samples = 200\n"
+              "[finetune]\nenabled = true\nepochs = 1\nnum_samples = 300\nbatch_size = 50\n")
+    outcome = snnconv.run(load_config(path))
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    ft = summary["finetune"]
+    assert ft["num_samples"] == 300 and ft["num_steps"] == 4 and ft["epochs"] == 1
+    assert ft["surrogate"] == "arctan" and ft["seconds"] > 0 and len(ft["loss"]) == 1
+    assert summary["calibration"]["method"] == "light"
+    # what was simulated is the fine-tuned network that was saved
+    saved = snnconv.load_snn(tmp_path / "out" / "snn.keras")
+    assert saved.get_layer("conv1").initial_potentials
+    np.testing.assert_array_equal(saved.get_layer("conv1").kernel.numpy(),
+                                  outcome.snn.get_layer("conv1").kernel.numpy())
