@@ -221,8 +221,8 @@ def test_unknown_section(tmp_path, model):
     message = error_of(tmp_path, "[simulaton]\nduration = 5\n")
     assert "[simulaton]" in message
     assert "did you mean [simulation]" in message
-    assert ("paths, tools, input, normalization, conversion, calibration, simulation, cell, "
-            "output") in message
+    assert ("paths, tools, input, normalization, conversion, calibration, finetune, "
+            "simulation, cell, output") in message
     assert str(tmp_path / "cfg.ini") in message
 
 
