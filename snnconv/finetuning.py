@@ -19,6 +19,9 @@ fine-tunes rate-coded networks of IF/LIF neurons
 (:mod:`snnconv.simulators.ini.finetune`, where the method is described).
 A fine-tuned network is an ordinary converted network with per-neuron
 initial potentials: it saves, loads and evaluates as any other.
+:func:`to_graph` writes its weights and initial potentials back into the
+graph it was converted from, which then converts into the same network on
+Brian 2 (``snnconv.convert(to_graph(snn, graph), simulator="brian2")``).
 """
 from __future__ import annotations
 
@@ -49,4 +52,11 @@ def finetune(snn, x, y, num_steps: int, epochs: int = 3, batch_size: int = 32,
     return tuned
 
 
-__all__ = ["finetune"]
+def to_graph(snn, graph):
+    """``graph`` with the weights and per-neuron initial potentials of the
+    fine-tuned ``snn`` (see :func:`snnconv.simulators.ini.finetune.to_graph`)."""
+    from .simulators.ini.finetune import to_graph as ini_to_graph
+    return ini_to_graph(snn, graph)
+
+
+__all__ = ["finetune", "to_graph"]

@@ -85,6 +85,25 @@ def test_the_fine_tuned_network_is_evaluated_as_trained_and_leaves_the_input_unc
             assert "surrogate" not in lay.neuron.get_config()
 
 
+def test_its_graph_converts_back_into_the_same_network(bundled_cnn, tuned):
+    """to_graph carries the fine-tuned weights and initial potentials into the IR
+    (for Brian 2, tests/test_brian2.py); converting it again gives the same network."""
+    from snnconv.simulators.ini.finetune import to_graph
+    snn, x_train, _, x_held, y_held = bundled_cnn
+    graph = snnconv.normalize(snnconv.parse(bundled_model_path()), x_train[:200])
+    again = snnconv.convert(to_graph(tuned, graph))
+    for lay in tuned.layers:
+        for v in lay.weights:
+            np.testing.assert_allclose(again.get_layer(lay.name).get_weights()[
+                [w.path for w in lay.weights].index(v.path)], v.numpy(), rtol=1e-6,
+                err_msg=v.path)
+    a = snnconv.evaluate(tuned, x_held[:50], y_held[:50], num_steps=T, progress=False)
+    b = snnconv.evaluate(again, x_held[:50], y_held[:50], num_steps=T, progress=False)
+    np.testing.assert_array_equal(a.predictions, b.predictions)
+    with pytest.raises(ConfigError, match="per-neuron initial potentials"):
+        snnconv.convert(to_graph(tuned, graph), spike_code="ttfs")
+
+
 def test_save_and_load_give_the_same_network(tmp_path, bundled_cnn, tuned):
     _, _, _, x_held, y_held = bundled_cnn
     path = tmp_path / "tuned.keras"

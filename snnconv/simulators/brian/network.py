@@ -91,8 +91,12 @@ class Brian2Network:
         order = {plan.input_name: 0}
         for k, name in enumerate(plan.spiking, start=1):
             order[name] = 3 * k
+            # per-neuron initial potentials (a fine-tuned network's), in thresholds
+            v0 = graph[name].params.get("v_init")
+            v0 = v_init if v0 is None else \
+                np.asarray(v0, np.float64).reshape(-1) * float(v_thresh)
             self.groups[name] = self._neurons(b2, clock, plan.sizes[name], v_thresh, reset,
-                                              refrac_steps, decay, v_init, strict, v_reset)
+                                              refrac_steps, decay, v0, strict, v_reset)
         out = plan.output_name
         if not plan.output_spiking:
             group = b2.NeuronGroup(plan.sizes[out], "acc : 1\nbias : 1", clock=clock)
@@ -152,7 +156,7 @@ class Brian2Network:
             start = f"v = v{leak} + bias * {dt}"
         group = b2.NeuronGroup(n, "v : 1\nbias : 1\ngate : 1\nrefrac : 1", threshold=threshold,
                                reset=reset_code, clock=clock)
-        group.v = float(v_init)
+        group.v = v_init if isinstance(v_init, np.ndarray) else float(v_init)
         group.run_regularly(start, when="start")
         return group
 

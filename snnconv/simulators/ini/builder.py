@@ -15,6 +15,7 @@ import numpy as np
 
 from ... import layers as L
 from ...ann import count_macs
+from ...errors import ConfigError
 from ...ir import Graph, Node
 from ...synops import fanout_maps
 
@@ -70,6 +71,10 @@ def build_spiking_model(graph: Graph, neuron: dict, poisson_input: bool = False,
         if node.has_weights:
             layer.kernel.assign(node.weights["kernel"])
             layer.bias.assign(node.weights["bias"])
+        if layer.initial_potentials:
+            layer.v_init.assign(np.broadcast_to(
+                np.asarray(node.params["v_init"], np.float32) * layer.neuron.v_thresh,
+                tuple(layer.v_init.shape)))
         built[node.name] = layer
     model = keras.Model(frames, tensors[graph.output_node.name], name=f"{graph.name}_snn")
     sources = [name for name, lay in built.items() if hasattr(lay, "fanout")]
@@ -100,6 +105,13 @@ def _make_layer(node: Node, neuron: dict, max2avg_pool: bool, activation: str,
                   neuron=neuron if activation == "relu" else None)
     if p.get("gain") is not None:
         common["gain"] = np.asarray(p["gain"]).tolist()
+    if p.get("v_init") is not None and activation == "relu":
+        # per-neuron initial potentials (a fine-tuned network's, snnconv.finetune)
+        if spike_code != "rate":
+            raise ConfigError(f"layer {node.name!r} has per-neuron initial potentials (a "
+                              "fine-tuned network); they need conversion.spike_code = rate, "
+                              f"not {spike_code}")
+        common["initial_potentials"] = True
     op = node.op
     if op == "dense":
         return L.SpikeDense(node.weights["kernel"].shape[1], **common)

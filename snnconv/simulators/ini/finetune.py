@@ -101,6 +101,25 @@ def trainable_copy(snn: keras.Model, surrogate=None) -> keras.Model:
     return copy
 
 
+def to_graph(snn: keras.Model, graph):
+    """``graph`` (the graph ``snn`` was converted from) with the weights of ``snn``
+    and, for layers with per-neuron initial potentials, those potentials as
+    ``params["v_init"]`` (in units of the layer's threshold): what converts into
+    the same network on another simulator (Brian 2), or again on INI."""
+    out = graph.copy()
+    for node in out:
+        try:
+            lay = snn.get_layer(node.name)
+        except ValueError:
+            continue
+        if node.has_weights:
+            node.weights["kernel"] = lay.kernel.numpy().copy()
+            node.weights["bias"] = lay.bias.numpy().copy()
+        if getattr(lay, "initial_potentials", False):
+            node.params["v_init"] = lay.v_init.numpy() / np.float32(lay.neuron.v_thresh)
+    return out
+
+
 def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = DEFAULTS["epochs"],
              batch_size: int = DEFAULTS["batch_size"],
              learning_rate: float = DEFAULTS["learning_rate"],
