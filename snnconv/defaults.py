@@ -18,3 +18,9 @@ PERCENTILE = 99.9
 PER_CHANNEL = False
 # the duration the T-aware normalisation optimises for (method "t_aware")
 NORMALIZATION_STEPS = 32
+
+# snnconv.finetune and [finetune] (figures in docs/low_latency.md, "Fine-tuning")
+FINETUNE_EPOCHS = 3
+FINETUNE_BATCH_SIZE = 32
+FINETUNE_LEARNING_RATE = 1e-3
+FINETUNE_SURROGATE = "arctan"

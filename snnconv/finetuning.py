@@ -25,9 +25,13 @@ Brian 2 (``snnconv.convert(to_graph(snn, graph), simulator="brian2")``).
 """
 from __future__ import annotations
 
+from . import defaults
 
-def finetune(snn, x, y, num_steps: int, epochs: int = 3, batch_size: int = 32,
-             learning_rate: float = 1e-3, surrogate="arctan", loss=None, **options):
+
+def finetune(snn, x, y, num_steps: int, epochs: int = defaults.FINETUNE_EPOCHS,
+             batch_size: int = defaults.FINETUNE_BATCH_SIZE,
+             learning_rate: float = defaults.FINETUNE_LEARNING_RATE,
+             surrogate=defaults.FINETUNE_SURROGATE, loss=None, **options):
     """A copy of the converted network ``snn`` fine-tuned for ``num_steps`` steps.
 
     ``x``, ``y``: labelled training samples (inputs scaled as the ANN expects

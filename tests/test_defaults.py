@@ -21,6 +21,10 @@ def test_config_template_uses_the_api_defaults():
     assert ini["normalization"]["method"] == defaults.NORMALIZATION_METHOD
     assert float(ini["normalization"]["percentile"]) == defaults.PERCENTILE
     assert ini.getboolean("normalization", "per_channel") == defaults.PER_CHANNEL
+    assert int(ini["finetune"]["epochs"]) == defaults.FINETUNE_EPOCHS
+    assert int(ini["finetune"]["batch_size"]) == defaults.FINETUNE_BATCH_SIZE
+    assert float(ini["finetune"]["learning_rate"]) == defaults.FINETUNE_LEARNING_RATE
+    assert ini["finetune"]["surrogate"] == defaults.FINETUNE_SURROGATE
 
 
 def test_api_functions_use_the_defaults():
@@ -34,3 +38,14 @@ def test_api_functions_use_the_defaults():
     assert norm["v_init"].default == defaults.V_INIT
     assert inspect.signature(IniSimulator.convert).parameters["v_init"].default == \
         defaults.V_INIT
+
+
+def test_finetune_uses_the_defaults():
+    from snnconv.finetuning import finetune
+    from snnconv.simulators.ini.finetune import finetune as ini_finetune
+    for fn in (finetune, ini_finetune):
+        p = inspect.signature(fn).parameters
+        assert p["epochs"].default == defaults.FINETUNE_EPOCHS
+        assert p["batch_size"].default == defaults.FINETUNE_BATCH_SIZE
+        assert p["learning_rate"].default == defaults.FINETUNE_LEARNING_RATE
+        assert p["surrogate"].default == defaults.FINETUNE_SURROGATE

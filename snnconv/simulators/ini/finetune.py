@@ -32,17 +32,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ... import defaults
 from ...errors import ConfigError, DataError, SnnconvError
 from ...layers import CUSTOM_OBJECTS, SpikeLayer
 from ...losses import TemporalCrossEntropy
 from ...neurons import IFNeuron
 from ...surrogates import get_surrogate, to_config
 from .calibration import _var_name
-from .engine import input_layer, output_layer
+from .engine import input_layer
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"epochs": 4, "batch_size": 32, "learning_rate": 1e-3, "surrogate": "arctan"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,10 +120,10 @@ def to_graph(snn: keras.Model, graph):
     return out
 
 
-def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = DEFAULTS["epochs"],
-             batch_size: int = DEFAULTS["batch_size"],
-             learning_rate: float = DEFAULTS["learning_rate"],
-             surrogate=DEFAULTS["surrogate"], loss=None, train_v_init: bool = True,
+def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = defaults.FINETUNE_EPOCHS,
+             batch_size: int = defaults.FINETUNE_BATCH_SIZE,
+             learning_rate: float = defaults.FINETUNE_LEARNING_RATE,
+             surrogate=defaults.FINETUNE_SURROGATE, loss=None, train_v_init: bool = True,
              validation_data=None, seed: int = 0, progress: bool = False,
              jit_compile: bool = True):
     """Fine-tune the rate-coded ``snn`` for ``num_steps`` steps on ``(x, y)``.
