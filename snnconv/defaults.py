@@ -22,5 +22,5 @@ NORMALIZATION_STEPS = 32
 # snnconv.finetune and [finetune] (figures in docs/low_latency.md, "Fine-tuning")
 FINETUNE_EPOCHS = 3
 FINETUNE_BATCH_SIZE = 32
-FINETUNE_LEARNING_RATE = 1e-3
+FINETUNE_LEARNING_RATE = 3e-3
 FINETUNE_SURROGATE = "arctan"
