@@ -23,6 +23,14 @@ import numpy as np
 from .errors import DataError
 
 
+def as_labels(y) -> np.ndarray:
+    """Integer class labels from integer labels or one-hot rows."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        return y.argmax(axis=1).astype(np.int64)
+    return y.reshape(-1).astype(np.int64)
+
+
 @dataclasses.dataclass
 class Dataset:
     x_test: np.ndarray
@@ -68,7 +76,6 @@ def load_dataset(path, input_shape: tuple[int, ...] | None = None,
             raise DataError(f"dataset {path} has no {key!r} "
                             "(expected keys x_test, y_test[, x_norm or x_train])")
     x_test = _prepare(arrays["x_test"], input_shape, input_scale, path, "x_test")
-    from .evaluation import as_labels
     y_test = as_labels(arrays["y_test"])
     if len(y_test) != len(x_test):
         raise DataError(f"dataset {path}: {len(x_test)} x_test samples but "
@@ -80,7 +87,6 @@ def load_dataset(path, input_shape: tuple[int, ...] | None = None,
 
 
 def _lazy_npz(path: Path, input_shape, scale) -> Dataset:
-    from .evaluation import as_labels
     try:
         with np.load(path, allow_pickle=False) as z:
             files = set(z.files)
@@ -209,7 +215,6 @@ def load_training_split(path, input_shape=None, input_scale: float = 1.0,
     """The first ``limit`` labelled training samples of an ``.npz`` file or SNN
     Toolbox folder: ``x_train``/``y_train``, else ``x_norm``/``y_norm``.
     Returns ``(x, labels, key of x)``."""
-    from .evaluation import as_labels
     path = Path(path)
     for x_key, y_key in TRAINING_SPLITS:
         if path.is_dir():

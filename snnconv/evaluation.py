@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from .datasets import as_labels
 from .errors import DataError
 
 
@@ -373,14 +374,6 @@ def default_strategy():
     import tensorflow as tf
     gpus = tf.config.list_logical_devices("GPU")
     return tf.distribute.MirroredStrategy([d.name for d in gpus]) if len(gpus) > 1 else None
-
-
-def as_labels(y) -> np.ndarray:
-    """Integer class labels from integer labels or one-hot rows."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] > 1:
-        return y.argmax(axis=1).astype(np.int64)
-    return y.reshape(-1).astype(np.int64)
 
 
 def _progress(total: int, enabled: bool):

@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from ... import defaults
+from ...datasets import as_labels
 from ...errors import ConfigError, DataError, SnnconvError
 from ...layers import CUSTOM_OBJECTS, SpikeLayer
 from ...losses import TemporalCrossEntropy
@@ -250,7 +251,6 @@ def _correct(out, yb):
 
 
 def _labels(y, n: int) -> np.ndarray:
-    from ...evaluation import as_labels
     y = as_labels(np.asarray(y))
     if len(y) != n:
         raise DataError(f"fine-tuning data: {n} samples but {len(y)} labels")
