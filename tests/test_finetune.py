@@ -221,6 +221,8 @@ def test_refusals_name_finetune_enabled(bundled_cnn):
     strict = snnconv.convert(graph, threshold_mode="strict", v_init=0.0)
     with pytest.raises(ConfigError, match="threshold_mode = inclusive"):
         snnconv.finetune(strict, x_train[:10], y_train[:10], num_steps=4)
+    with pytest.raises(DataError, match=r"samples of shape \(28, 28\), the network"):
+        snnconv.finetune(snn, x_train[:10, ..., 0], y_train[:10], num_steps=4)
     with pytest.raises(DataError, match="10 samples but 9 labels"):
         snnconv.finetune(snn, x_train[:10], y_train[:9], num_steps=4)
     with pytest.raises(ConfigError, match="finetune.surrogate"):

@@ -433,6 +433,12 @@ def copy_network(snn: keras.Model, initial_potentials=()) -> keras.Model:
     for entry in config["layers"]:
         if entry["config"].get("name") in initial_potentials:
             entry["config"]["initial_potentials"] = True
+    return rebuild(snn, config)
+
+
+def rebuild(snn: keras.Model, config: dict) -> keras.Model:
+    """The network of the (edited) model ``config``, with the weights of ``snn``
+    (layers matched by name, weights by their own name)."""
     copy = keras.Model.from_config(config, custom_objects=CUSTOM_OBJECTS)
     for lay in snn.layers:
         new = copy.get_layer(lay.name)

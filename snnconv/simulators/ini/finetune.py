@@ -35,11 +35,11 @@ import tensorflow as tf
 from ... import defaults
 from ...datasets import as_labels
 from ...errors import ConfigError, DataError, SnnconvError
-from ...layers import CUSTOM_OBJECTS, SpikeLayer
+from ...layers import SpikeLayer
 from ...losses import TemporalCrossEntropy
 from ...neurons import IFNeuron
 from ...surrogates import get_surrogate, to_config
-from .calibration import _var_name
+from .calibration import _var_name, rebuild
 from .engine import input_layer
 
 log = logging.getLogger(__name__)
@@ -94,12 +94,7 @@ def trainable_copy(snn: keras.Model, surrogate=None) -> keras.Model:
             if spec is not None:
                 neuron["surrogate"] = spec
             layer_config["neuron"] = neuron
-    copy = keras.Model.from_config(config, custom_objects=CUSTOM_OBJECTS)
-    for lay in snn.layers:
-        by_name = {_var_name(v): v for v in copy.get_layer(lay.name).weights}
-        for v in lay.weights:
-            by_name[_var_name(v)].assign(v.numpy())
-    return copy
+    return rebuild(snn, config)
 
 
 def to_graph(snn: keras.Model, graph):
@@ -158,6 +153,10 @@ def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = defaults.FINE
     y = _labels(y, len(x))
     if len(x) == 0:
         raise DataError("fine-tuning data is empty")
+    expected = tuple(snn.input_shape[2:])
+    if tuple(x.shape[1:]) != expected:
+        raise DataError(f"fine-tuning data: samples of shape {tuple(x.shape[1:])}, the "
+                        f"network {snn.name!r} takes {expected}")
     net = trainable_copy(snn, spike_fn)
     variables = _trainable_variables(net, train_v_init)
     if loss is None:
