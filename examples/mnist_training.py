@@ -79,10 +79,10 @@ def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
 
 def train_and_save(build_model, default_out: Path, description: str,
                    argv: list[str] | None = None,
-                   dataset: ImageDataset = MNIST) -> int:
+                   dataset: ImageDataset = MNIST, jit_compile="auto") -> int:
     """Parse ``--data/--epochs/--out``, train ``build_model()`` on ``dataset``
     and save an uncompiled inference copy (architecture + weights, no
-    optimizer state)."""
+    optimizer state). ``jit_compile`` is passed to ``Model.compile``."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--data", type=Path, default=dataset.default_data,
                    help=f"full {dataset.name} .npz (default: {dataset.default_data})")
@@ -125,7 +125,7 @@ def train_and_save(build_model, default_out: Path, description: str,
     model = build_model()
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr),
                   loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], jit_compile=jit_compile)
     model.summary()
 
     t0 = time.perf_counter()

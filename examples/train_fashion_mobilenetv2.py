@@ -47,8 +47,10 @@ def build_model() -> keras.Model:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # XLA makes this network's training step about 6x slower on CPU (3.1 s
+    # against 0.49 s per batch of 256, measured on 2 cores)
     return train_and_save(build_model, DEFAULT_OUT, __doc__.split("\n\n")[0], argv,
-                          dataset=FASHION_MNIST)
+                          dataset=FASHION_MNIST, jit_compile=False)
 
 
 if __name__ == "__main__":
