@@ -3,7 +3,7 @@
 For each example network, the SNN's accuracy after T = 4, 8, 16, 32, 64, 128
 steps (rate code, INI simulator, reset by subtraction) for:
 
-* ``percentile``: the plain conversion, percentile 99.9, ``v_init`` 0;
+* ``percentile``: the plain conversion, percentile normalisation, ``v_init`` 0;
 * ``percentile v0.5``: the same with every neuron starting at half the threshold;
 * ``t_aware``: the T-aware normalisation for each T (``v_init`` 0.5);
 * ``light``: ``percentile v0.5`` calibrated for each T (``calibration.method = light``);
@@ -22,14 +22,16 @@ steps; the others are simulated once for the largest T and read at each T.
 Each row also gives the steps to within 1 point of the ANN (the first T of
 the grid where the accuracy is within 1 point; for the uncalibrated rows, the
 first step from which it stays within 1 point) and the calibration time at
-T = 32. Normalisation and calibration use the first ``--num-cal`` training
-images, the accuracy the first ``--num`` test images. Writes ``latency.md``
+T = 32. Normalisation (``--percentile``, ``--per-channel`` or ``--layerwise``;
+snnconv's defaults unless given) and calibration use the first ``--num-cal``
+training images, the accuracy the first ``--num`` test images. Writes ``latency.md``
 (the table), ``latency.json`` and ``latency.png`` (accuracy against T) to
 ``--out``::
 
     python benchmarks/latency.py                                  # all three networks
     python benchmarks/latency.py --models fashion_resnet --steps 8 16 32 --rows light qcfs
     python benchmarks/latency.py --steps 4 8 --rows light finetune     # issue 23's rows
+    python benchmarks/latency.py --percentile 99.9 --layerwise         # the former defaults
 
 The full MNIST and Fashion-MNIST files are read from ``../shared/data/``
 (``--mnist``, ``--fashion``); without them the bundled subsets are used.
@@ -44,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 import snnconv
+from snnconv import defaults
 from snnconv.datasets import load_dataset, load_training_split
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,6 +55,9 @@ MODELS = {   # name -> (file, data set)
     "fashion_resnet": (REPO / "examples/models/fashion_resnet.keras", "fashion"),
     "fashion_vgg": (REPO / "examples/models/fashion_vgg.keras", "fashion"),
     "mnist_cnn": (REPO / "snnconv/data/mnist_cnn.keras", "mnist"),
+    # made after the defaults were chosen, to check them on networks they were not tuned on
+    "fashion_mobilenetv2": (REPO / "examples/models/fashion_mobilenetv2.keras", "fashion"),
+    "fashion_inception": (REPO / "examples/models/fashion_inception.keras", "fashion"),
 }
 SUBSETS = {"mnist": REPO / "snnconv/data/mnist_subset.npz",
            "fashion": REPO / "snnconv/data/fashion_subset.npz"}
@@ -87,19 +93,20 @@ def within_1pt(curve: np.ndarray, ann: float) -> int | None:
     return int(bad[-1] + 2) if bad.size else 1
 
 
-def run_row(row: str, graph, x_cal, x, y, steps, calibration_steps, train=None):
+def run_row(row: str, graph, x_cal, x, y, steps, calibration_steps, train=None,
+            percentile: float = defaults.PERCENTILE, per_channel: bool = defaults.PER_CHANNEL):
     """``({T: accuracy}, {T: calibration (and fine-tuning) seconds}, curve or None)``
     of one row; ``train``: the labelled ``(x, y)`` the ``finetune`` row trains on."""
+    norm = dict(percentile=percentile, per_channel=per_channel)
     if row in ("percentile", "percentile v0.5", "qcfs"):
         v_init = 0.0 if row == "percentile" else 0.5
-        g = snnconv.normalize(graph, x_cal, method="percentile", percentile=99.9)
+        g = snnconv.normalize(graph, x_cal, method="percentile", **norm)
         curve = accuracy_curve(snnconv.convert(g, v_init=v_init), x, y, max(steps))
         return {t: float(curve[t - 1]) for t in steps}, {}, curve
     acc, seconds = {}, {}
     for t in steps:
         method = "t_aware" if row in ("t_aware", "t_aware+light", "advanced") else "percentile"
-        g = snnconv.normalize(graph, x_cal, method=method, percentile=99.9, num_steps=t,
-                              v_init=0.5)
+        g = snnconv.normalize(graph, x_cal, method=method, num_steps=t, v_init=0.5, **norm)
         snn = snnconv.convert(g, v_init=0.5)
         calibration = CALIBRATION.get(row)
         if calibration and t in calibration_steps:
@@ -127,6 +134,15 @@ def main(argv=None) -> int:
                     help="normalisation and calibration images (default 1000)")
     ap.add_argument("--num-finetune", type=int, default=10000,
                     help="labelled training images the finetune row trains on (default 10000)")
+    ap.add_argument("--percentile", type=float, default=defaults.PERCENTILE,
+                    help=f"normalisation percentile (default {defaults.PERCENTILE})")
+    scale = ap.add_mutually_exclusive_group()
+    scale.add_argument("--per-channel", dest="per_channel", action="store_true",
+                       default=defaults.PER_CHANNEL, help="one scale per channel"
+                       + (" (the default)" if defaults.PER_CHANNEL else ""))
+    scale.add_argument("--layerwise", dest="per_channel", action="store_false",
+                       help="one scale per layer"
+                       + ("" if defaults.PER_CHANNEL else " (the default)"))
     ap.add_argument("--mnist", default=str(REPO.parent / "shared/data/mnist.npz"))
     ap.add_argument("--fashion", default=str(REPO.parent / "shared/data/fashion_mnist.npz"))
     ap.add_argument("--out", type=Path, default=REPO / "results" / "latency")
@@ -135,6 +151,8 @@ def main(argv=None) -> int:
     calibration_steps = [t for t in steps if t <= args.calibrate_up_to]
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}
+    print(f"normalisation: percentile {args.percentile}, "
+          f"{'per channel' if args.per_channel else 'one scale per layer'}", flush=True)
     for name in args.models:
         path, x, y, x_cal, data_path = load(name, args)
         print(f"{name}: {len(x)} test images, {len(x_cal)} calibration images from "
@@ -155,7 +173,7 @@ def main(argv=None) -> int:
                                                 args.num_finetune)
                 train = (np.asarray(xt[:len(xt)], np.float32), yt)
             acc, seconds, curve = run_row(row, graph, x_cal, x, y, steps, calibration_steps,
-                                          train)
+                                          train, args.percentile, args.per_channel)
             reached = [t for t in steps if t in acc and acc[t] >= ann_acc - 0.01]
             entry = {"ann": ann_acc, "accuracy": acc, "calibration_seconds": seconds,
                      "within_1pt": within_1pt(curve, ann_acc) if curve is not None

@@ -5,7 +5,10 @@ drift).
 Chosen by measurement (``benchmarks/defaults.py``; figures in docs/low_latency.md):
 neurons start at half the threshold, which rounds each neuron's spike count
 instead of flooring it, so the rate code comes within a point of the ANN in
-far fewer steps and is as accurate at long durations.
+far fewer steps and is as accurate at long durations; and each channel gets
+its own scale, the 99.5th percentile of its activations, so that the weakly
+active channels of deep networks spike as often as the strong ones (with one
+scale per layer they carry their values in too few spikes).
 """
 from __future__ import annotations
 
@@ -14,8 +17,8 @@ V_INIT = 0.5
 
 # snnconv.normalize
 NORMALIZATION_METHOD = "percentile"
-PERCENTILE = 99.9
-PER_CHANNEL = False
+PERCENTILE = 99.5
+PER_CHANNEL = True
 # the duration the T-aware normalisation optimises for (method "t_aware")
 NORMALIZATION_STEPS = 32
 

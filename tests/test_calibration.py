@@ -154,14 +154,14 @@ def test_t_aware_scale_trades_clipping_for_resolution():
 def test_t_aware_normalisation_scales_lie_below_the_maximum(cnn):
     _, _, x_cal, _ = cnn
     graph = snnconv.parse(bundled_model_path())
-    top = snnconv.normalize(graph, x_cal, method="max").scales
+    top = snnconv.normalize(graph, x_cal, method="max", per_channel=False).scales
     for steps in (4, 32):
         scales = snnconv.normalize(graph, x_cal, method="t_aware", num_steps=steps,
-                                   v_init=0.5).scales
+                                   v_init=0.5, per_channel=False).scales
         for node in ("conv1", "conv2"):
             assert 0 < float(scales[node]) <= float(top[node])
-    few = snnconv.normalize(graph, x_cal, method="t_aware", num_steps=4).scales
-    many = snnconv.normalize(graph, x_cal, method="t_aware", num_steps=64).scales
+    few = snnconv.normalize(graph, x_cal, method="t_aware", num_steps=4, per_channel=False).scales
+    many = snnconv.normalize(graph, x_cal, method="t_aware", num_steps=64, per_channel=False).scales
     assert float(few["conv2"]) < float(many["conv2"])
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from snnconv import defaults
 from snnconv.config import Config, load_config, template_path, write_template
 from snnconv.config.schema import SECTIONS, section_keys
 from snnconv.errors import ConfigError
@@ -74,10 +75,10 @@ def test_defaults(tmp_path, model):
     assert cfg.input.poisson_input is False
     assert cfg.input.input_rate == 1000.0 and cfg.input.input_scale == 1.0
     assert cfg.normalization.method == "percentile"
-    assert cfg.normalization.percentile == 99.9
+    assert cfg.normalization.percentile == defaults.PERCENTILE
     assert cfg.normalization.num_norm_samples == 10000
     assert cfg.normalization.batch_size == 500
-    assert cfg.normalization.per_channel is False
+    assert cfg.normalization.per_channel is defaults.PER_CHANNEL
     assert cfg.conversion.spike_code == "rate" and cfg.conversion.max2avg_pool is False
     sim = cfg.simulation
     assert (sim.simulator, sim.duration, sim.dt, sim.batch_size, sim.num_to_test,

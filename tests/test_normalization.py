@@ -211,7 +211,7 @@ def _two_branch(op, seed=3):
 
 def test_concatenate_of_differently_scaled_branches():
     graph, x = _two_branch("concatenate"), _data(50, (6,))
-    norm = normalize(graph, x, method="percentile", percentile=99.0)
+    norm = normalize(graph, x, method="percentile", percentile=99.0, per_channel=False)
     stats = activation_scales(graph, x, 99.0)
     assert stats["b"] > 5 * stats["a"]                 # really differently scaled
     expected = np.r_[np.full(4, stats["a"]), np.full(3, stats["b"])]
@@ -232,7 +232,7 @@ def test_concatenate_of_differently_scaled_branches():
 
 def test_add_gets_coefficients():
     graph, x = _two_branch("add"), _data(50, (6,))
-    norm = normalize(graph, x, method="max")
+    norm = normalize(graph, x, method="max", per_channel=False)
     stats = activation_scales(graph, x, 100.0)
     lam_a, lam_b, lam_m = (float(stats[n]) for n in ("a", "b", "m"))
     coeffs = [float(c) for c in norm["m"].params["coefficients"]]
@@ -290,7 +290,7 @@ def test_relu_identity_node_is_normalised():
     graph, x = Graph(nodes), _data(40, (6,))
     stats = activation_scales(graph, x, 100.0)
     assert float(stats["r"]) > 2.0              # activations well above 1 before scaling
-    norm = normalize(graph, x, method="max")
+    norm = normalize(graph, x, method="max", per_channel=False)
     np.testing.assert_allclose(norm.scales["r"], stats["r"], rtol=1e-12)
     acts = _relu_acts(norm, x)
     assert acts["r"].max() == pytest.approx(1.0, rel=1e-5)

@@ -39,7 +39,8 @@ def small_graph(sizes=(12, 8), seed=0):
     """A parsed and normalised 16 -> 12 -> 8 -> 8 MLP on random non-negative inputs."""
     model = mlp(list(sizes), n_out=8, seed=seed)
     x = np.random.default_rng(seed).uniform(0, 1, (200, 16)).astype(np.float32)
-    return snnconv.normalize(snnconv.parse(model), x, method="max"), x
+    # one scale per layer: the quantization checks below reason about the layer's range
+    return snnconv.normalize(snnconv.parse(model), x, method="max", per_channel=False), x
 
 
 # --- mapping ----------------------------------------------------------------
@@ -79,7 +80,8 @@ def test_conv1d_maps_when_its_unrolled_matrix_fits():
     x = keras.layers.Flatten()(x)
     model = keras.Model(inp, keras.layers.Dense(3, name="readout")(x))
     x = np.random.default_rng(1).uniform(0, 1, (50, 8, 2)).astype(np.float32)
-    graph = snnconv.normalize(snnconv.parse(model), x, method="max")
+    # one scale per layer: no tap is so small against the others that it rounds to 0
+    graph = snnconv.normalize(snnconv.parse(model), x, method="max", per_channel=False)
     net = build_xylo_network(graph, chip="syns65302", weight_shift=0)
     assert net.layers == [("conv", 36)] and net.spec.num_inputs == 16
     # the layer's non-zero input weights are the convolution's taps: 3 taps x 2 channels
