@@ -37,7 +37,8 @@ def main():
     ap.add_argument("--ini-num", type=int, default=200)
     args = ap.parse_args()
 
-    graph, x, y, ann_acc = load_normalised(args, method="percentile", percentile=99.9)
+    graph, x, y, ann_acc = load_normalised(args, method="percentile", percentile=99.9,
+                                           per_channel=False)  # as the TTFS templates
     x = np.asarray(x, np.float32)
     ann = snnconv.load_model(args.model)
     net = snnconv.convert(graph, simulator="event", spike_code="ttfs_exact")

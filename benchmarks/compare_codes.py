@@ -45,7 +45,8 @@ def main():
     ap.add_argument("--codes", default="rate,ttfs,ttfs_dyn_thresh")
     args = ap.parse_args()
 
-    graph, x, y, ann_acc = load_normalised(args, method=args.norm, percentile=args.percentile)
+    graph, x, y, ann_acc = load_normalised(args, method=args.norm, percentile=args.percentile,
+                                           per_channel=False)  # as the TTFS templates
     print(f"model {graph.name}, {len(x)} test images, rate: {args.steps} steps of dt 1; "
           f"TTFS: {args.ttfs_duration:g} time units of dt {args.ttfs_dt:g}"
           + (" with early stopping" if args.early_stopping else "")

@@ -44,7 +44,8 @@ def main():
     args = ap.parse_args()
 
     graph, x, y, ann_acc = load_normalised(args, method="percentile",
-                                           percentile=args.percentile)
+                                           percentile=args.percentile,
+                                           per_channel=False)  # as the ttfs_exact template
     x = np.asarray(x, np.float32)
     ann = snnconv.load_model(args.model)
     ann_pred = ann.predict(x, batch_size=args.batch, verbose=0).argmax(axis=1)
@@ -54,7 +55,7 @@ def main():
     secs = time.perf_counter() - t0
     neurons = sum(r.neurons.values())
     print(f"model {graph.name}: {len(x)} test images, normalised on {args.num_norm} images "
-          f"(percentile {args.percentile:g}); {len(r.neurons)} neuron layers, "
+          f"(percentile {args.percentile:g}, one scale per layer); {len(r.neurons)} neuron layers, "
           f"{neurons:,} neurons; ANN MACs {r.ann_macs:,} per image")
     print(f"  ANN accuracy               {100 * ann_acc:8.2f} %")
     print(f"  ttfs_exact accuracy        {100 * r.accuracy:8.2f} %  "
