@@ -100,6 +100,12 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
     if snn_file is not None:
         snn = backend.load(snn_file)
         say(f"loaded the SNN {snn_file}")
+        skipped = [key for key, on in (("calibration.method", config.calibration.method != "none"),
+                                       ("finetune.enabled", config.finetune.enabled)) if on]
+        if skipped and not check_only:
+            log.warning("%s is evaluated as it was saved: %s of the config not applied "
+                        "(they apply to a network the run converts)", snn_file,
+                        " and ".join(skipped))
     else:
         snn = backend.convert(graph, spike_code=config.conversion.spike_code, **options)
     calibration = {}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -252,7 +253,7 @@ def test_the_config_refuses_what_cannot_be_fine_tuned(tmp_path, simulation, extr
     assert not (tmp_path / "out").exists()
 
 
-def test_snnconv_run_fine_tunes_before_simulating(tmp_path):
+def test_snnconv_run_fine_tunes_before_simulating(tmp_path, caplog):
     path = write_bundled_config(
         tmp_path / "c.ini", 200, {"duration": 4, "num_to_test": 200, "batch_size": 100},
         extra="[calibration]\nmethod = light\nnum_samples = 200\n"
@@ -268,3 +269,15 @@ def test_snnconv_run_fine_tunes_before_simulating(tmp_path):
     assert saved.get_layer("conv1").initial_potentials
     np.testing.assert_array_equal(saved.get_layer("conv1").kernel.numpy(),
                                   outcome.snn.get_layer("conv1").kernel.numpy())
+    # a saved network is evaluated as saved: not fine-tuned again, and the run says so
+    again = tmp_path / "again"
+    again.mkdir()
+    path = write_bundled_config(
+        again / "c.ini", 200, {"duration": 4, "num_to_test": 50, "batch_size": 50},
+        extra="[finetune]\nenabled = true\nepochs = 1\nnum_samples = 300\n")
+    with caplog.at_level(logging.WARNING, logger="snnconv.pipeline"):
+        rerun = snnconv.run(load_config(path), snn_file=tmp_path / "out" / "snn.keras")
+    assert "finetune.enabled of the config not applied" in caplog.text
+    assert "finetune" not in json.loads((again / "out" / "summary.json").read_text())
+    np.testing.assert_array_equal(rerun.snn.get_layer("conv1").kernel.numpy(),
+                                  saved.get_layer("conv1").kernel.numpy())
