@@ -95,7 +95,7 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
         say(f"normalised on {n_norm} samples ({norm.method}"
             + (f" {norm.percentile:g}" if norm.method == "percentile" else "")
             + (f", T = {norm.num_steps or sim.num_steps}" if norm.method == "t_aware" else "")
-            + ")")
+            + (", per channel" if norm.per_channel else ", one scale per layer") + ")")
 
     if snn_file is not None:
         snn = backend.load(snn_file)
