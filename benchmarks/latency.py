@@ -14,8 +14,9 @@ steps (rate code, INI simulator, reset by subtraction) for:
   with its own ANN;
 * ``qcfs+light``, ``qcfs+advanced``: that variant calibrated for each T;
 * ``finetune``: ``light``, then fine-tuned for each T with surrogate gradients
-  (:func:`snnconv.finetune`, its defaults) on the first ``--num-finetune``
-  labelled training images; the row also gives the fine-tuning time.
+  (:func:`snnconv.finetune`, its defaults; ``--distillation W``: the ANN as
+  a teacher with weight W) on the first ``--num-finetune`` labelled training
+  images; the row also gives the fine-tuning time.
 
 The calibrated rows are calibrated separately for each T and simulated for T
 steps; the others are simulated once for the largest T and read at each T.
@@ -94,9 +95,11 @@ def within_1pt(curve: np.ndarray, ann: float) -> int | None:
 
 
 def run_row(row: str, graph, x_cal, x, y, steps, calibration_steps, train=None,
-            percentile: float = defaults.PERCENTILE, per_channel: bool = defaults.PER_CHANNEL):
+            percentile: float = defaults.PERCENTILE, per_channel: bool = defaults.PER_CHANNEL,
+            teacher=None, distillation: float = defaults.FINETUNE_DISTILLATION):
     """``({T: accuracy}, {T: calibration (and fine-tuning) seconds}, curve or None)``
-    of one row; ``train``: the labelled ``(x, y)`` the ``finetune`` row trains on."""
+    of one row; ``train``: the labelled ``(x, y)`` the ``finetune`` row trains on,
+    ``teacher``: the ANN it distils with the weight ``distillation``."""
     norm = dict(percentile=percentile, per_channel=per_channel)
     if row in ("percentile", "percentile v0.5", "qcfs"):
         v_init = 0.0 if row == "percentile" else 0.5
@@ -113,7 +116,8 @@ def run_row(row: str, graph, x_cal, x, y, steps, calibration_steps, train=None,
             start = time.perf_counter()
             snn = snnconv.calibrate(snn, g, x_cal, num_steps=t, method=calibration)
             if row == "finetune":
-                snn = snnconv.finetune(snn, *train, num_steps=t)
+                snn = snnconv.finetune(snn, *train, num_steps=t, teacher=teacher,
+                                       distillation=distillation)
             seconds[t] = time.perf_counter() - start
         elif calibration:
             continue
@@ -134,6 +138,9 @@ def main(argv=None) -> int:
                     help="normalisation and calibration images (default 1000)")
     ap.add_argument("--num-finetune", type=int, default=10000,
                     help="labelled training images the finetune row trains on (default 10000)")
+    ap.add_argument("--distillation", type=float, default=defaults.FINETUNE_DISTILLATION,
+                    help="finetune row: the weight of the ANN's outputs in the loss "
+                         f"(default {defaults.FINETUNE_DISTILLATION:g}, snnconv's)")
     ap.add_argument("--percentile", type=float, default=defaults.PERCENTILE,
                     help=f"normalisation percentile (default {defaults.PERCENTILE})")
     scale = ap.add_mutually_exclusive_group()
@@ -173,7 +180,8 @@ def main(argv=None) -> int:
                                                 args.num_finetune)
                 train = (np.asarray(xt[:len(xt)], np.float32), yt)
             acc, seconds, curve = run_row(row, graph, x_cal, x, y, steps, calibration_steps,
-                                          train, args.percentile, args.per_channel)
+                                          train, args.percentile, args.per_channel,
+                                          ann, args.distillation)
             reached = [t for t in steps if t in acc and acc[t] >= ann_acc - 0.01]
             entry = {"ann": ann_acc, "accuracy": acc, "calibration_seconds": seconds,
                      "within_1pt": within_1pt(curve, ann_acc) if curve is not None

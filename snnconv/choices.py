@@ -39,6 +39,8 @@ NORMALIZATION_METHODS = ("max", "percentile", "t_aware")
 # post-conversion calibration (snnconv.calibration)
 CALIBRATION_METHODS = ("none", "light", "advanced")
 DISTRIBUTE_MODES = ("auto", "off", "multi_worker")
+# how the INI simulator runs a batch (simulation.engine; snnconv.simulators.ini.engine)
+ENGINES = ("auto", "graph", "xla")
 XYLO_QUANTIZATION = ("global", "per_channel")
 BRIAN2_CODEGEN_TARGETS = ("numpy", "cython")
 STDP_RULES = ("postpre", "weight_dependent", "nearest_online", "full_online", "postpre_int",

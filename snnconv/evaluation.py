@@ -119,7 +119,7 @@ class EvaluationResult:
 def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | None = None,
              batch_size: int = 100, top_k: int = 5, progress: bool = True,
              simulator: str | None = None, strategy=None,
-             early_stopping: bool = False) -> EvaluationResult:
+             early_stopping: bool = False, engine: str | None = None) -> EvaluationResult:
     """Simulate ``snn`` on ``x`` batch by batch and score it against the labels ``y``.
 
     ``snn``: a converted network (a Spike* ``keras.Model`` or a
@@ -141,6 +141,10 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
     decided (networks whose class is the first output spike, i.e. the TTFS
     codes, on simulators that support it); later steps keep the decided
     scores and count no spikes or synaptic operations. Ignored otherwise.
+
+    ``engine``: how the simulator runs a batch, one of its ``engines`` (INI:
+    ``auto``, ``graph``, ``xla``; see :func:`snnconv.simulators.ini.simulate_batch`);
+    None: its default. The engines give the same results up to float rounding.
     """
     from .simulators import get_simulator, simulator_for
 
@@ -159,6 +163,12 @@ def evaluate(snn, x, y=None, duration: float | None = None, num_steps: int | Non
         options["strategy"] = default_strategy() if strategy is None else strategy
     if sim.early_stopping and early_stopping:
         options["early_stopping"] = True
+    if engine is not None:
+        if engine not in sim.engines:
+            raise ValueError(f"engine {engine!r}: simulator {sim.name} runs "
+                             + (f"one of {sim.engines}" if sim.engines else "one engine only"
+                                + "; leave engine unset"))
+        options["engine"] = engine
     totals = _Totals(steps, info.neurons)
     decisions = []
     other: dict[str, int] = {}

@@ -42,7 +42,9 @@ def finetune(snn, x, y, num_steps: int, epochs: int = defaults.FINETUNE_EPOCHS,
     a :class:`~snnconv.surrogates.Surrogate` or its dict. ``loss``: a Keras loss on the
     output sequence ``(batch, T, classes)`` (default: cross-entropy of its mean
     over time). ``options`` go to the backend (INI: ``train_v_init``,
-    ``validation_data``, ``seed``, ``progress``, ``jit_compile``).
+    ``validation_data``, ``seed``, ``progress``, ``jit_compile``, and
+    ``teacher``, ``distillation``, ``temperature`` to distil the ANN: e.g.
+    ``teacher=ann, distillation=0.5``).
 
     The figures of the run are on the result's ``finetune_history``
     (:class:`~snnconv.simulators.ini.finetune.FinetuneHistory`: loss and

@@ -112,7 +112,7 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
     if config.calibration.method != "none" and snn_file is None and not check_only:
         snn, calibration = _calibrate(config, backend, snn, graph, data, say)
     if config.finetune.enabled and snn_file is None and not check_only:
-        snn, finetuned = _finetune(config, backend, snn, graph, say)
+        snn, finetuned = _finetune(config, backend, snn, graph, ann, say)
         calibration.update(finetuned)
     for line in backend.summary_lines(snn):
         say(line)
@@ -133,7 +133,8 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
             result = evaluate(snn, x_test, y_test, num_steps=sim.num_steps,
                               batch_size=sim.batch_size, top_k=sim.top_k,
                               progress=verbose > 0, strategy=make_strategy(sim.distribute),
-                              early_stopping=sim.early_stopping, simulator=backend.name)
+                              early_stopping=sim.early_stopping, simulator=backend.name,
+                              engine=sim.engine if backend.engines else None)
             x_head = data["head"](max(DIAGNOSTIC_SAMPLES, RECORDED_SAMPLES))
             if snn_file is None:
                 pairs = backend.diagnostics(graph, snn, x_head[:DIAGNOSTIC_SAMPLES],
@@ -171,9 +172,9 @@ def _calibrate(config, backend, snn, graph, data, say):
                                  "seconds": round(seconds, 2)}}
 
 
-def _finetune(config, backend, snn, graph, say):
+def _finetune(config, backend, snn, graph, ann, say):
     """The fine-tuned network (``[finetune]``, on the dataset's labelled training
-    split) and what was done, for the summary."""
+    split, the ANN ``ann`` as the teacher) and what was done, for the summary."""
     from .datasets import load_training_split
 
     ft = config.finetune
@@ -184,8 +185,10 @@ def _finetune(config, backend, snn, graph, say):
     x, y, key = load_training_split(config.paths.dataset_path, graph.input_node.output_shape,
                                     config.input.input_scale, ft.num_samples)
     steps = ft.num_steps or config.simulation.num_steps
-    say(f"fine-tuning on {len(x)} {key} samples for T = {steps}, {ft.epochs} epochs")
+    say(f"fine-tuning on {len(x)} {key} samples for T = {steps}, {ft.epochs} epochs"
+        + (f", distilling the ANN (weight {ft.distillation:g})" if ft.distillation else ""))
     snn, history = backend.finetune(snn, np.asarray(x[:len(x)]), y, steps, **ft.options(),
+                                    teacher=ann if ft.distillation else None,
                                     seed=config.simulation.seed,
                                     progress=config.output.verbose > 0)
     say(f"fine-tuned ({ft.surrogate}) in {history.seconds:.1f} s: training accuracy "
@@ -193,6 +196,8 @@ def _finetune(config, backend, snn, graph, say):
     return snn, {"finetune": {"num_samples": len(x), "num_steps": steps, "epochs": ft.epochs,
                               "learning_rate": ft.learning_rate, "surrogate": ft.surrogate,
                               "batch_size": ft.options()["batch_size"],
+                              "distillation": ft.distillation,
+                              "temperature": ft.temperature,
                               "loss": [round(v, 5) for v in history.loss],
                               "accuracy": [round(v, 5) for v in history.accuracy],
                               "seconds": history.seconds}}

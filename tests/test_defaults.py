@@ -25,6 +25,8 @@ def test_config_template_uses_the_api_defaults():
     assert int(ini["finetune"]["batch_size"]) == defaults.FINETUNE_BATCH_SIZE
     assert float(ini["finetune"]["learning_rate"]) == defaults.FINETUNE_LEARNING_RATE
     assert ini["finetune"]["surrogate"] == defaults.FINETUNE_SURROGATE
+    assert float(ini["finetune"]["distillation"]) == defaults.FINETUNE_DISTILLATION
+    assert float(ini["finetune"]["temperature"]) == defaults.FINETUNE_TEMPERATURE
 
 
 def test_api_functions_use_the_defaults():

@@ -235,6 +235,46 @@ def test_refusals_name_finetune_enabled(bundled_cnn):
         snnconv.finetune(snn, x_train[:10], y_train[:10], num_steps=4, surrogate="nope")
 
 
+def test_the_distillation_term_is_the_tempered_divergence_from_the_teacher():
+    from snnconv.simulators.ini.finetune import _Distillation
+    rng = np.random.default_rng(0)
+    out = rng.normal(size=(5, T, 4)).astype(np.float32)
+    teacher = rng.normal(size=(5, 4)).astype(np.float32)
+    weight, temp, scale = 0.3, 2.0, 1.7
+    value = _Distillation(weight, temp, scale)(tf.constant(1.25), tf.constant(teacher),
+                                               tf.constant(out))
+
+    def softmax(z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    p, q = softmax(teacher / temp), softmax(scale * out.mean(axis=1) / temp)
+    kl = np.mean(np.sum(p * np.log(p / q), axis=1))
+    assert float(value) == pytest.approx((1 - weight) * 1.25 + weight * temp ** 2 * kl, rel=1e-5)
+
+
+def test_distillation_moves_the_network_towards_its_teacher(bundled_cnn):
+    """A teacher that names the next class: with the distillation term alone the
+    fine-tuned network follows it, away from the labels."""
+    snn, x_train, y_train, _, _ = bundled_cnn
+    x, y = x_train[:320], y_train[:320]
+    shifted = (y + 1) % 10
+    teacher = 8.0 * np.eye(10, dtype=np.float32)[shifted]
+    tuned = snnconv.finetune(snn, x, y, num_steps=T, epochs=3, batch_size=32,
+                             learning_rate=3e-3, teacher=teacher, distillation=1.0)
+
+    def agreement(net, classes):
+        return float(np.mean(snnconv.evaluate(net, x, classes, num_steps=T, batch_size=160,
+                                              progress=False).predictions == classes))
+    assert agreement(snn, shifted) < 0.05
+    assert agreement(tuned, shifted) > 0.5
+    with pytest.raises(DataError, match=r"teacher: outputs of shape \(9, 10\) for 10 samples"):
+        snnconv.finetune(snn, x[:10], y[:10], num_steps=T, teacher=teacher[:9],
+                         distillation=0.5)
+    with pytest.raises(ConfigError, match="finetune.distillation = 1.5"):
+        snnconv.finetune(snn, x[:10], y[:10], num_steps=T, teacher=teacher[:10],
+                         distillation=1.5)
+
+
 @pytest.mark.parametrize("simulation, extra, message", [
     ({}, "[conversion]\nspike_code = ttfs\n", "finetune.enabled = true cannot be used with "
      "conversion.spike_code = ttfs on simulation.simulator = INI"),
@@ -257,12 +297,14 @@ def test_snnconv_run_fine_tunes_before_simulating(tmp_path, caplog):
     path = write_bundled_config(
         tmp_path / "c.ini", 200, {"duration": 4, "num_to_test": 200, "batch_size": 100},
         extra="[calibration]\nmethod = light\nnum_samples = 200\n"
-              "[finetune]\nenabled = true\nepochs = 1\nnum_samples = 300\nbatch_size = 50\n")
+              "[finetune]\nenabled = true\nepochs = 1\nnum_samples = 300\nbatch_size = 50\n"
+              "distillation = 0.5\n")
     outcome = snnconv.run(load_config(path))
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     ft = summary["finetune"]
     assert ft["num_samples"] == 300 and ft["num_steps"] == 4 and ft["epochs"] == 1
     assert ft["surrogate"] == "arctan" and ft["seconds"] > 0 and len(ft["loss"]) == 1
+    assert ft["distillation"] == 0.5 and ft["temperature"] == 2.0     # the ANN distilled
     assert summary["calibration"]["method"] == "light"
     # what was simulated is the fine-tuned network that was saved
     saved = snnconv.load_snn(tmp_path / "out" / "snn.keras")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..choices import (BRIAN2_CODEGEN_TARGETS, CALIBRATION_METHODS,  # noqa: F401 (re-exported)
-                       DISTRIBUTE_MODES, NORMALIZATION_METHODS, RESET_ALIASES, RESET_MODES,
+                       DISTRIBUTE_MODES, ENGINES, NORMALIZATION_METHODS, RESET_ALIASES, RESET_MODES,
                        SIMULATORS, SPIKE_CODE_ALIASES, SPIKE_CODES, STDP_RULES,
                        SURROGATES, SYNNET_OUTPUTS, THRESHOLD_MODES, TRAINING_LOSSES,
                        TRAINING_SCHEDULES, XYLO_QUANTIZATION)
@@ -243,11 +243,15 @@ class FinetuneConfig:
     surrogate: str = _key("choice", choices=SURROGATES)
     num_samples: int = _at_least_one()
     batch_size: int = _at_least_one()
+    distillation: float = _key("float", min=0, max=1)
+    temperature: float = _positive()
 
     def options(self) -> dict:
-        """The :func:`snnconv.finetune` keyword arguments this section sets."""
+        """The :func:`snnconv.finetune` keyword arguments this section sets
+        (the teacher, the ANN, is the pipeline's to add)."""
         return {"epochs": self.epochs, "learning_rate": self.learning_rate,
-                "surrogate": self.surrogate, "batch_size": self.batch_size}
+                "surrogate": self.surrogate, "batch_size": self.batch_size,
+                "distillation": self.distillation, "temperature": self.temperature}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,6 +267,7 @@ class SimulationConfig:
     early_stopping: bool = _key("bool")
     seed: int = _key("int")
     distribute: str = _key("choice", choices=DISTRIBUTE_MODES)
+    engine: str = _key("choice", choices=ENGINES)
 
     @property
     def num_steps(self) -> int:

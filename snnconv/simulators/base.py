@@ -80,6 +80,9 @@ class Simulator:
     early_stopping: ClassVar[bool] = False
     # splits a batch across the replicas of a tf.distribute strategy
     distributes: ClassVar[bool] = False
+    # the ways of running a batch that simulate_batch(engine=...) takes (simulation.engine);
+    # none: one way, and the option is not passed
+    engines: ClassVar[tuple[str, ...]] = ()
     # networks can be written to a file (:meth:`save`) and read back (:meth:`load`)
     saves: ClassVar[bool] = False
     # file suffix of a saved network, with the dot
@@ -123,6 +126,10 @@ class Simulator:
             raise ConfigError(f"simulation.distribute = multi_worker cannot be used with "
                               f"simulation.simulator = {self.name}: it runs on one device; "
                               "set it to auto or off")
+        if sim.engine != "auto" and sim.engine not in self.engines:
+            raise ConfigError(f"simulation.engine = {sim.engine} cannot be used with "
+                              f"simulation.simulator = {self.name}: it runs one way; "
+                              "set it to auto")
         if sim.early_stopping and not self.early_stopping:
             raise ConfigError(f"simulation.early_stopping = true cannot be used with "
                               f"simulation.simulator = {self.name}: it always simulates every "
@@ -187,7 +194,8 @@ class Simulator:
         """Simulate ``steps`` steps of ``net`` on the batch ``x`` (no time axis).
 
         ``strategy`` is only passed to backends that :attr:`distributes`;
-        ``early_stopping`` only to those that have :attr:`early_stopping`.
+        ``early_stopping`` only to those that have :attr:`early_stopping`;
+        ``engine`` (one of :attr:`engines`) only to those that have several.
         """
         raise NotImplementedError
 

@@ -16,8 +16,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ...choices import ENGINES
 from ...layers import SpikeInput, SpikeLayer
 from ..base import BatchOutput
+
+# How a batch is run (ENGINES, simulation.engine): "graph", the compiled TensorFlow
+# loop; "xla", the same loop compiled by XLA; "auto", the one measured faster for
+# the kind of network (see xla_pays).
+# XLA fuses a step's many small operations into a few kernels, which pays where
+# the per-operation overhead dominates; but its CPU convolutions are slower than
+# oneDNN's. Measured (benchmarks/bench_engine.py, 2 cores, batch 32-100): dense
+# networks 1.4-2.7x faster under XLA, convolutional ones on 8x8 maps 1.4x faster,
+# on 12x12 maps even, on 16x16 1.2x and on 28x28 1.4-1.7x slower. So "auto"
+# takes XLA unless some layer works on maps of more positions than this.
+XLA_MAX_POSITIONS = 100
 
 
 def input_layer(snn: keras.Model) -> SpikeInput:
@@ -39,8 +51,15 @@ def spiking_layers(snn: keras.Model) -> list[SpikeLayer]:
 
 def simulate_batch(snn: keras.Model, x: np.ndarray, steps: int,
                    strategy: tf.distribute.Strategy | None = None,
-                   early_stopping: bool = False) -> BatchOutput:
+                   early_stopping: bool = False, engine: str = "auto") -> BatchOutput:
     """Simulate ``steps`` time steps of the SNN on the batch ``x`` (no time axis).
+
+    ``engine``: ``"graph"`` runs the loop as a TensorFlow graph, ``"xla"``
+    compiles it with XLA (once per number of steps), ``"auto"`` takes the one
+    faster for this kind of network (:func:`xla_pays`). They give the same
+    spikes and predictions; the readouts differ by float rounding (XLA sums in
+    another order), and a Poisson input draws other random numbers under XLA.
+    Under a ``tf.distribute`` strategy of several replicas the graph runs.
 
     ``early_stopping``: for a network whose output layer spikes (the TTFS
     codes, where the class is the first output spike) stop simulating once
@@ -57,12 +76,14 @@ def simulate_batch(snn: keras.Model, x: np.ndarray, steps: int,
     every worker passes the same batch, simulates its replicas' share and
     receives the whole result.
     """
+    jit = _use_xla(snn, engine)
     x = np.asarray(x, dtype=np.float32)
-    steps_t = tf.constant(int(steps))
+    # XLA needs the loop's length at compile time (one compilation per T)
+    steps_t = int(steps) if jit else tf.constant(int(steps))
     stop = tf.constant(bool(early_stopping))
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     if replicas < 2 or len(x) < replicas:
-        readout, synops, spikes = _runner(snn)(tf.constant(x), steps_t, stop)
+        readout, synops, spikes = _runner(snn, jit)(tf.constant(x), steps_t, stop)
     else:
         chunks = np.array_split(x, replicas)
         per_replica = strategy.experimental_distribute_values_from_function(
@@ -73,6 +94,28 @@ def simulate_batch(snn: keras.Model, x: np.ndarray, steps: int,
             lambda v: strategy.gather(v, axis=0), out)
     return BatchOutput(np.asarray(readout), {k: np.asarray(v) for k, v in spikes.items()},
                        np.asarray(synops))
+
+
+def _use_xla(snn: keras.Model, engine: str) -> bool:
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r}: expected one of {ENGINES}")
+    return xla_pays(snn) if engine == "auto" else engine == "xla"
+
+
+@lru_cache(maxsize=32)
+def xla_pays(snn: keras.Model) -> bool:
+    """Whether ``engine="auto"`` runs ``snn`` under XLA: when no layer's frames
+    have more than :data:`XLA_MAX_POSITIONS` spatial positions, and the input is
+    not Poisson-coded (XLA draws other random numbers than the graph does, and a
+    seeded run should give the spikes it gave before)."""
+    if input_layer(snn).poisson:
+        return False
+    for lay in snn.layers:
+        if isinstance(lay, SpikeLayer):
+            frame = tuple(lay.output.shape[2:])
+            if len(frame) >= 2 and math.prod(frame[:-1]) > XLA_MAX_POSITIONS:
+                return False
+    return True
 
 
 @lru_cache(maxsize=8)
@@ -114,7 +157,7 @@ def _collect_history(obj, names):
 
 
 @lru_cache(maxsize=8)
-def _runner(snn: keras.Model):
+def _runner(snn: keras.Model, jit: bool = False):
     """A compiled function running the whole network for ``steps`` steps.
 
     One ``tf.while_loop`` over time; inside it every layer takes one step
@@ -151,7 +194,7 @@ def _runner(snn: keras.Model):
     # early stopping needs a decision: the first spike of an output layer with neurons
     can_decide = out_layer.spike_amplitude is not None
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, jit_compile=jit)
     def run(x, steps, stop):
         batch = tf.shape(x)[0]
 

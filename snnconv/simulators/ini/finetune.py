@@ -121,19 +121,24 @@ def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = defaults.FINE
              learning_rate: float = defaults.FINETUNE_LEARNING_RATE,
              surrogate=defaults.FINETUNE_SURROGATE, loss=None, train_v_init: bool = True,
              validation_data=None, seed: int = 0, progress: bool = False,
-             jit_compile: bool = True):
+             jit_compile: bool = True, teacher=None,
+             distillation: float = defaults.FINETUNE_DISTILLATION,
+             temperature: float = defaults.FINETUNE_TEMPERATURE):
     """Fine-tune the rate-coded ``snn`` for ``num_steps`` steps on ``(x, y)``.
 
     Returns ``(fine-tuned copy, FinetuneHistory)``; ``snn`` is left unchanged.
     ``loss``: a Keras loss on the output sequence ``(batch, T, classes)``;
     the default is the cross-entropy of the output averaged over time (the
     readout the evaluation takes the class from) at the temperature of the
-    converted network's logits (set on the first batch, see :func:`_logit_scale`).
+    converted network's logits (set on the first batch, see :func:`_readout_spread`).
     The learning rate decays to zero over the run (cosine). Each epoch takes
     the samples in a new random order, in full batches (the last, partial
     batch of an epoch is left out: the order changes, so every sample is
     used). ``jit_compile``: compile the training step with XLA (about 1.6x
     faster on CPU; falls back to the plain graph where XLA cannot compile a layer).
+    ``teacher``: the ANN (a Keras model) or its outputs on ``x`` (logits or
+    softmax rows), distilled with the weight ``distillation`` at ``temperature``
+    (:class:`_Distillation`); ignored when ``distillation`` is 0.
     """
     check_finetunable(snn)
     steps = int(num_steps)
@@ -159,9 +164,14 @@ def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = defaults.FINE
                         f"network {snn.name!r} takes {expected}")
     net = trainable_copy(snn, spike_fn)
     variables = _trainable_variables(net, train_v_init)
+    spread = _readout_spread(net, x[:min(len(x), 256)], steps)
     if loss is None:
-        loss = TemporalCrossEntropy(over_time="mean",
-                                    scale=_logit_scale(net, x[:min(len(x), 256)], steps))
+        loss = TemporalCrossEntropy(over_time="mean", scale=1.0 / spread)
+    targets = None
+    if teacher is not None and float(distillation) != 0:
+        targets = _teacher_logits(teacher, x)
+        kd = _Distillation(float(distillation), float(temperature),
+                           float(np.mean(np.std(targets, axis=-1))) / spread)
     batch_size = min(int(batch_size), len(x))
     per_epoch = len(x) // batch_size
     schedule = keras.optimizers.schedules.CosineDecay(float(learning_rate),
@@ -172,11 +182,13 @@ def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = defaults.FINE
     # the initial potentials were made non-trainable; the tape watches them explicitly
     watched = [v.value for v in variables]
 
-    def step(xb, yb):
+    def step(xb, yb, tb):
         with tf.GradientTape() as tape:
             tape.watch(watched)
             out = net(_frames(xb, steps), training=True)
             value = loss(yb, out)
+            if targets is not None:
+                value = kd(value, tb, out)
         grads = tape.gradient(value, watched)
         optimizer.apply_gradients(zip(grads, variables))
         return value, _correct(out, yb)
@@ -184,16 +196,16 @@ def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = defaults.FINE
     compiled = tf.function(step, jit_compile=True) if jit_compile else None
     plain = tf.function(step)
 
-    def train_step(xb, yb):
+    def train_step(xb, yb, tb):
         nonlocal compiled
         if compiled is not None:
             try:
-                return compiled(xb, yb)
+                return compiled(xb, yb, tb)
             except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as e:
                 log.info("XLA cannot compile the fine-tuning step (%s); running it without",
                          str(e).splitlines()[0])
                 compiled = None
-        return plain(xb, yb)
+        return plain(xb, yb, tb)
 
     rng = np.random.default_rng(seed)
     history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
@@ -205,7 +217,8 @@ def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = defaults.FINE
         total = correct = 0.0
         for b in range(per_epoch):
             idx = order[b * batch_size:(b + 1) * batch_size]
-            value, hits = train_step(x[idx], y[idx])
+            value, hits = train_step(x[idx], y[idx],
+                                     y[idx] if targets is None else targets[idx])
             total += float(value) * len(idx)
             correct += float(hits)
             if bar is not None:
@@ -269,10 +282,50 @@ def _trainable_variables(net: keras.Model, train_v_init: bool) -> list:
     return variables
 
 
-def _logit_scale(net: keras.Model, x: np.ndarray, steps: int) -> float:
-    """The factor that gives the time-averaged readout of ``x`` a spread of one:
-    normalisation divides the output layer's logits by its scale, and a softmax
-    of such small logits would barely train."""
+def _readout_spread(net: keras.Model, x: np.ndarray, steps: int) -> float:
+    """The mean spread over classes of the time-averaged readout of ``x``. The
+    loss divides the readout by it: normalisation divides the output layer's
+    logits by its scale, and a softmax of such small logits would barely train."""
     out = np.asarray(net(_frames(x, steps), training=False)).mean(axis=1)
     spread = float(np.mean(np.std(out, axis=-1)))
-    return 1.0 / spread if spread > 0 else 1.0
+    return spread if spread > 0 else 1.0
+
+
+def _teacher_logits(teacher, x: np.ndarray) -> np.ndarray:
+    """The teacher's logits on ``x``: ``teacher`` is the ANN (a Keras model) or its
+    outputs on ``x``; outputs that are probabilities (rows of a softmax) are
+    turned into logits by their logarithm (the same softmax at any temperature)."""
+    out = teacher.predict(x, batch_size=256, verbose=0) if hasattr(teacher, "predict") \
+        else teacher
+    out = np.asarray(out, np.float32)
+    if out.shape[0] != len(x) or out.ndim != 2:
+        raise DataError(f"fine-tuning teacher: outputs of shape {out.shape} for {len(x)} "
+                        "samples; expected (samples, classes)")
+    if out.min() >= 0 and np.allclose(out.sum(axis=1), 1, atol=1e-3):
+        out = np.log(np.maximum(out, 1e-12))
+    return out
+
+
+class _Distillation:
+    """Knowledge distillation from the ANN (Hinton et al. 2015): the loss becomes
+    ``(1 - weight) * loss + weight * T² KL(softmax(teacher / T) || softmax(student / T))``,
+    the student's logits being its time-averaged readout brought to the teacher's
+    spread (``scale``). The ANN's outputs were learnt from the whole training
+    set, the spiking network is fine-tuned on a few thousand samples; whether
+    holding it to the ANN's function pays depends on the network and T (see
+    docs/low_latency.md, "Fine-tuning")."""
+
+    def __init__(self, weight: float, temperature: float, scale: float):
+        if not 0 <= weight <= 1:
+            raise ConfigError(f"finetune.distillation = {weight}: expected 0 to 1")
+        if not temperature > 0:
+            raise ConfigError(f"finetune.temperature = {temperature}: expected > 0")
+        self.weight, self.temperature, self.scale = weight, temperature, scale
+
+    def __call__(self, value, teacher_logits, out):
+        t = self.temperature
+        student = self.scale * tf.reduce_mean(out, axis=1) / t
+        soft = tf.nn.softmax(tf.cast(teacher_logits, student.dtype) / t)
+        kl = tf.reduce_mean(tf.reduce_sum(
+            soft * (tf.math.log(tf.maximum(soft, 1e-12)) - tf.nn.log_softmax(student)), -1))
+        return (1 - self.weight) * value + self.weight * t * t * kl

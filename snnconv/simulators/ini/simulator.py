@@ -11,7 +11,7 @@ from ...neurons import TTFSExactNeuron
 from ..base import NetworkInfo, Simulator, if_neuron_options
 from .builder import build_spiking_model
 from .delays import ttfs_merge_delays
-from .engine import input_layer, neuron_count, output_layer, simulate_batch, spiking_layers
+from .engine import ENGINES, input_layer, neuron_count, output_layer, simulate_batch, spiking_layers
 
 
 # ttfs / ttfs_dyn_thresh: a branch that reaches a merge through fewer layers of
@@ -27,6 +27,7 @@ class IniSimulator(Simulator):
     # can stop a batch once every sample has decided (TTFS output layers)
     early_stopping = True
     distributes = True
+    engines = ENGINES
     saves = True
     file_suffix = ".keras"
     calibrates = ("rate",)
@@ -117,8 +118,10 @@ class IniSimulator(Simulator):
         return [f"ttfs_exact: the output is read at t = {time:g} (step {round(time / dt)} of "
                 f"dt = {dt:g}); simulation.duration must reach it"]
 
-    def simulate_batch(self, snn, x, steps, *, strategy=None, early_stopping=False):
-        return simulate_batch(snn, x, steps, strategy, early_stopping=early_stopping)
+    def simulate_batch(self, snn, x, steps, *, strategy=None, early_stopping=False,
+                       engine="auto"):
+        return simulate_batch(snn, x, steps, strategy, early_stopping=early_stopping,
+                              engine=engine)
 
     def save(self, snn, path) -> Path:
         path = Path(self.file_name(path))

@@ -1,0 +1,140 @@
+"""The INI engine's speed per sample·step, plain TF graph against XLA, and against the ANN.
+
+For each network, at its batch size B and T steps, measured in this one run
+(best of ``--repeats`` calls after a warm-up call that traces and compiles):
+
+* ANN: seconds per sample of one Keras forward pass at batch B;
+* for each engine (``graph``: the compiled TF loop; ``xla``: the same loop
+  compiled by XLA): seconds per sample·step of ``snnconv.evaluate`` on
+  ``--batches`` batches (simulation and the per-step accuracy, spike and
+  SynOp records), and ``SNN(T) / (T x ANN)``, the simulation's cost in ANN
+  forward passes (issue 22's goal: <= 0.6);
+* the engines' agreement: predictions equal on what share of the samples,
+  and the largest relative difference of a layer's spike count.
+
+Networks:
+
+* ``digits``: SNN Toolbox's digits CNN (8x8 input, conv16-avgpool-conv32-avgpool-fc64-fc10),
+  trained here for 3 epochs (seed 0) on MNIST downsampled to 8x8
+  (``../shared/data/mnist.npz``, else the bundled subset), batch 32, T 50;
+* ``mnist_cnn``: the bundled CNN, batch 100, T 100;
+* ``fashion_resnet``: ``examples/models/fashion_resnet.keras``, batch 100, T 64.
+
+    python benchmarks/bench_engine.py [--models digits mnist_cnn fashion_resnet]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+import snnconv  # noqa: E402
+from snnconv.data import bundled_dataset_path, bundled_model_path  # noqa: E402
+from snnconv.datasets import load_dataset  # noqa: E402
+from common import best_time  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+# name: (batch, steps)
+SETTINGS = {"digits": (32, 50), "mnist_cnn": (100, 100), "fashion_resnet": (100, 64)}
+
+
+def downsample_8x8(x: np.ndarray) -> np.ndarray:
+    """28x28 digits to 8x8: the central 24x24 averaged over 3x3 blocks."""
+    x = np.asarray(x, np.float32).reshape(-1, 28, 28)[:, 2:26, 2:26]
+    return x.reshape(-1, 8, 3, 8, 3).mean(axis=(2, 4))[..., None]
+
+
+def digits_network():
+    """``(ann, x_norm, x_test, y_test)`` of the 8x8 digits CNN, trained on 20,000
+    MNIST training images (without ``../shared``: the bundled subset's first
+    1,000 test images, tested on the other 1,000)."""
+    import keras
+    full = SHARED / "mnist.npz"
+    if full.is_file():
+        with np.load(full) as z:
+            x_train, y_train = z["x_train"][:20000], z["y_train"][:20000]
+            x_test, y_test = z["x_test"][:1000], z["y_test"][:1000]
+    else:
+        with np.load(bundled_dataset_path()) as z:
+            x_train, y_train = z["x_test"][:1000], z["y_test"][:1000]
+            x_test, y_test = z["x_test"][1000:], z["y_test"][1000:]
+    x_train, x_test = downsample_8x8(x_train / 255.0), downsample_8x8(x_test / 255.0)
+    keras.utils.set_random_seed(0)
+    layers = keras.layers
+    ann = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        layers.Conv2D(16, 3, padding="same", activation="relu"), layers.AveragePooling2D(2),
+        layers.Conv2D(32, 3, padding="same", activation="relu"), layers.AveragePooling2D(2),
+        layers.Flatten(), layers.Dense(64, activation="relu"),
+        layers.Dense(10, activation="softmax")], name="digits_cnn")
+    ann.compile("adam", "sparse_categorical_crossentropy")
+    ann.fit(x_train, y_train, epochs=3, batch_size=64, verbose=0)
+    return ann, x_train[:1000], x_test, np.asarray(y_test).reshape(-1)
+
+
+def network(name: str):
+    if name == "digits":
+        return digits_network()
+    if name == "mnist_cnn":
+        path, data_path = bundled_model_path(), bundled_dataset_path()
+    else:
+        path = REPO / "examples" / "models" / f"{name}.keras"
+        full = SHARED / "fashion_mnist.npz"
+        data_path = full if full.is_file() else REPO / "snnconv/data/fashion_subset.npz"
+    data = load_dataset(data_path, (28, 28, 1), 1 / 255)
+    return (snnconv.load_model(path), np.asarray(data.x_norm[:1000], np.float32),
+            np.asarray(data.x_test[:1000], np.float32), np.asarray(data.y_test[:1000]).reshape(-1))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    ap.add_argument("--engines", nargs="+", default=["graph", "xla"])
+    ap.add_argument("--batches", type=int, default=3, help="batches per timed call (default 3)")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args(argv)
+    print(f"{os.cpu_count()} CPU cores; best of {args.repeats} after a warm-up call")
+    for name in args.models:
+        batch, steps = SETTINGS[name]
+        ann, x_norm, x_test, y_test = network(name)
+        graph = snnconv.normalize(snnconv.parse(ann), x_norm)
+        snn = snnconv.convert(graph)
+        x = x_test[:batch * args.batches]
+        y = y_test[:len(x)]
+        ann_s = best_time(lambda: ann.predict_on_batch(x[:batch]), args.repeats * 5) / batch
+        print(f"{name}: batch {batch}, T {steps}, {len(x)} samples; ANN forward "
+              f"{ann_s * 1e6:.2f} us per sample")
+        results = {}
+        for engine in args.engines:
+            start = time.perf_counter()
+            first = snnconv.evaluate(snn, x, y, num_steps=steps, batch_size=batch,
+                                     progress=False, engine=engine)
+            warm = time.perf_counter() - start
+            seconds = best_time(lambda: snnconv.evaluate(
+                snn, x, y, num_steps=steps, batch_size=batch, progress=False, engine=engine),
+                args.repeats)
+            results[engine] = first
+            per = seconds / (len(x) * steps)
+            print(f"  {engine:6s} {per * 1e6:8.2f} us per sample·step   SNN(T) / (T x ANN) "
+                  f"{per / ann_s:5.2f}   first call {warm:.1f} s   accuracy "
+                  f"{100 * first.accuracy:.2f} %", flush=True)
+        ref = results[args.engines[0]]
+        for engine in args.engines[1:]:
+            other = results[engine]
+            same = float(np.mean(ref.predictions == other.predictions))
+            rel = max(abs(float(ref.spikes_per_step[k].sum() - other.spikes_per_step[k].sum()))
+                      / max(float(ref.spikes_per_step[k].sum()), 1e-30)
+                      for k in ref.spikes_per_step)
+            print(f"  {engine} vs {args.engines[0]}: same prediction on {100 * same:.2f} % of "
+                  f"the samples; largest relative difference of a layer's spike count {rel:.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
