@@ -225,6 +225,8 @@ def _describe(config, graph, backend, snn, snn_file) -> dict:
     if snn_file is not None:
         out["snn_file"] = str(snn_file)
     out.update(backend.run_facts(snn))
+    if backend.engines:
+        out["engine"] = backend.engine_used(snn, config.simulation.engine)
     return out
 
 

@@ -66,6 +66,18 @@ def test_xla_equals_graph_on_the_bundled_cnn_with_early_stopping(bundled):
               simulate_batch(snn, x, 24, early_stopping=stop, engine="xla"), exact=False)
 
 
+def test_auto_takes_xla_for_small_maps_and_the_graph_for_large_ones(bundled, branched):
+    from snnconv.simulators.ini.engine import xla_pays
+    from snnconv.simulators.ini.simulator import IniSimulator
+    graph, _ = branched                                   # 10x10 maps: 100 positions
+    assert xla_pays(snnconv.convert(graph))
+    assert not xla_pays(snnconv.convert(graph, poisson_input=True))
+    cnn = snnconv.convert(bundled.graph)                  # 28x28 maps
+    assert not xla_pays(cnn)
+    assert IniSimulator().engine_used(cnn, "auto") == "graph"
+    assert IniSimulator().engine_used(cnn, "xla") == "xla"
+
+
 def test_evaluate_takes_the_engine_and_refuses_an_unknown_one(bundled):
     snn = snnconv.convert(bundled.graph)
     x, y = bundled.data.x_test[:50], bundled.data.y_test[:50]
@@ -90,3 +102,29 @@ def test_poisson_input_under_xla_is_a_draw_of_the_same_rates(branched):
     rate_a, rate_b = a.spikes[name].mean(), b.spikes[name].mean()
     assert rate_a > 0
     assert abs(rate_a - rate_b) < 0.05 * rate_a
+
+
+def test_snnconv_run_takes_simulation_engine_and_refuses_it_where_it_does_not_apply(tmp_path):
+    import json
+
+    from helpers import write_bundled_config
+    from snnconv.cli import main
+    from snnconv.config import load_config
+    from snnconv.errors import ConfigError
+    runs = {}
+    for engine in ("graph", "xla"):
+        folder = tmp_path / engine
+        folder.mkdir()
+        path = write_bundled_config(folder / "c.ini", 50, {
+            "duration": 6, "num_to_test": 40, "batch_size": 40, "engine": engine})
+        snnconv.run(load_config(path))
+        runs[engine] = json.loads((folder / "out" / "summary.json").read_text())
+    assert runs["graph"]["snn_accuracy"] == runs["xla"]["snn_accuracy"]
+    assert runs["graph"]["engine"] == "graph" and runs["xla"]["engine"] == "xla"
+    bad = write_bundled_config(tmp_path / "bad.ini", 50, {
+        "duration": 6, "simulator": "xylo", "engine": "xla"}, extra="[cell]\nv_init = 0\n")
+    with pytest.raises(ConfigError, match=r"simulation\.engine = xla cannot be used with "
+                                          r"simulation\.simulator = xylo"):
+        snnconv.run(load_config(bad))
+    assert main(["run", str(bad)]) == 2
+    assert not (tmp_path / "out").exists()

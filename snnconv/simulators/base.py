@@ -199,6 +199,10 @@ class Simulator:
         """
         raise NotImplementedError
 
+    def engine_used(self, net, engine: str) -> str:
+        """The engine ``simulate_batch(engine=engine)`` runs ``net`` with (``auto`` resolved)."""
+        return engine
+
     def num_steps(self, net) -> int | None:
         """The number of steps a run of ``net`` takes when :attr:`needs_steps` is False."""
         return None

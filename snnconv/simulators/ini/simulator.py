@@ -11,7 +11,8 @@ from ...neurons import TTFSExactNeuron
 from ..base import NetworkInfo, Simulator, if_neuron_options
 from .builder import build_spiking_model
 from .delays import ttfs_merge_delays
-from .engine import ENGINES, input_layer, neuron_count, output_layer, simulate_batch, spiking_layers
+from .engine import (ENGINES, input_layer, neuron_count, output_layer, simulate_batch,
+                     spiking_layers, xla_pays)
 
 
 # ttfs / ttfs_dyn_thresh: a branch that reaches a merge through fewer layers of
@@ -122,6 +123,11 @@ class IniSimulator(Simulator):
                        engine="auto"):
         return simulate_batch(snn, x, steps, strategy, early_stopping=early_stopping,
                               engine=engine)
+
+    def engine_used(self, snn, engine: str) -> str:
+        if engine == "auto":
+            return "xla" if xla_pays(snn) else "graph"
+        return engine
 
     def save(self, snn, path) -> Path:
         path = Path(self.file_name(path))
