@@ -164,8 +164,7 @@ class SpikeLayer(keras.layers.Layer):
             current = self.current(inputs)
             if not self.spiking:
                 return current, state
-            out, _, new_state = self.neuron.advance(current, state)
-            return self._amplified(out), tuple(new_state)
+            return self.integrate(current, state)
         x, p = _split_halves(inputs)
         current, missing = self.current(x), self.prospective_op(p)
         if not self.spiking:
@@ -173,6 +172,13 @@ class SpikeLayer(keras.layers.Layer):
         out, prospective, new_state = self.neuron.advance(current, state, missing)
         return ops.concatenate([out * self.neuron.spike_amplitude, prospective], axis=0), \
             tuple(new_state)
+
+    def integrate(self, current, state):
+        """The neurons' part of :meth:`step`: one step on the input ``current``
+        (what :meth:`current` gives; not under ``ttfs_dyn_thresh``). The engine
+        calls it directly for a layer whose current is the same at every step."""
+        out, _, new_state = self.neuron.advance(current, state)
+        return self._amplified(out), tuple(new_state)
 
     def events(self, out, old_state, new_state):
         """Spikes (or, for analog signals, non-zero values) this step's output carries."""

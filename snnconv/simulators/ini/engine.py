@@ -5,7 +5,9 @@ every layer takes one step (step mode, see :mod:`snnconv.layers.base`):
 memory does not grow with the number of steps, and only small per-step
 summaries (accumulated readout, spikes per layer, synaptic operations)
 leave the loop. The function is traced once per network and reused for
-every batch.
+every batch. What is the same at every step (an analog input's current
+through the layers it alone feeds) is computed once before the loop. The
+loop runs as a TensorFlow graph or compiled by XLA (``engine``).
 """
 from __future__ import annotations
 
@@ -25,11 +27,14 @@ from ..base import BatchOutput
 # the kind of network (see xla_pays).
 # XLA fuses a step's many small operations into a few kernels, which pays where
 # the per-operation overhead dominates; but its CPU convolutions are slower than
-# oneDNN's. Measured (benchmarks/bench_engine.py, 2 cores, batch 32-100): dense
-# networks 1.4-2.7x faster under XLA, convolutional ones on 8x8 maps 1.4x faster,
-# on 12x12 maps even, on 16x16 1.2x and on 28x28 1.4-1.7x slower. So "auto"
-# takes XLA unless some layer works on maps of more positions than this.
+# oneDNN's, and large matrix products gain nothing. Measured (benchmarks/
+# bench_engine.py and docs/benchmarks.md, "Engines"; 2 cores, batch 32, T 50):
+# small dense networks 2.1-2.8x faster under XLA, a 784-500-500 one 1.1x slower;
+# convolutions on 8x8 maps 1.0-1.3x faster, on 12x12 1.25x and on 16x16 1.5x
+# slower, on 28x28 (batch 100) 1.3-1.7x slower. So "auto" takes XLA when no
+# layer works on more positions than this and one ANN pass is at most this many MACs.
 XLA_MAX_POSITIONS = 100
+XLA_MAX_MACS = 500_000
 
 
 def input_layer(snn: keras.Model) -> SpikeInput:
@@ -105,10 +110,12 @@ def _use_xla(snn: keras.Model, engine: str) -> bool:
 @lru_cache(maxsize=32)
 def xla_pays(snn: keras.Model) -> bool:
     """Whether ``engine="auto"`` runs ``snn`` under XLA: when no layer's frames
-    have more than :data:`XLA_MAX_POSITIONS` spatial positions, and the input is
-    not Poisson-coded (XLA draws other random numbers than the graph does, and a
+    have more than :data:`XLA_MAX_POSITIONS` spatial positions, the ANN's MACs
+    per sample are at most :data:`XLA_MAX_MACS`, and the input is not
+    Poisson-coded (XLA draws other random numbers than the graph does, and a
     seeded run should give the spikes it gave before)."""
-    if input_layer(snn).poisson:
+    inp = input_layer(snn)
+    if inp.poisson or inp.ann_macs > XLA_MAX_MACS:
         return False
     for lay in snn.layers:
         if isinstance(lay, SpikeLayer):
@@ -194,6 +201,29 @@ def _runner(snn: keras.Model, jit: bool = False):
     # early stopping needs a decision: the first spike of an output layer with neurons
     can_decide = out_layer.spike_amplitude is not None
 
+    def _hoisted(x, states):
+        """What is the same at every step, computed once before the loop: an
+        analog input is a constant current, so are the outputs of the stateless
+        layers without neurons that only it feeds (``{name: frame}``), and the
+        input currents of the spiking layers that only those feed (``{name:
+        current}``, integrated by :meth:`SpikeLayer.integrate`). The same
+        operations on the same values as inside the loop: bit for bit the
+        same results, one convolution (or more) per step fewer."""
+        constant, currents = {}, {}
+        if not constant_input:
+            return constant, currents
+        known = {raw_input_name: x}
+        for (lay, ins), state in zip(order, states):
+            if lay.prospective or not all(n in known for n in ins):
+                continue
+            frames = [known[n] for n in ins]
+            frames = frames if len(frames) > 1 else frames[0]
+            if not lay.spiking and len(state) == 0 and type(lay).step in _PLAIN_STEPS:
+                known[lay.name] = constant[lay.name] = lay.step(frames, state)[0]
+            elif lay.spiking and type(lay).step is SpikeLayer.step:
+                currents[lay.name] = lay.current(frames)
+        return constant, currents
+
     @tf.function(reduce_retracing=True, jit_compile=jit)
     def run(x, steps, stop):
         batch = tf.shape(x)[0]
@@ -203,6 +233,7 @@ def _runner(snn: keras.Model, jit: bool = False):
             return shapes if len(shapes) > 1 else shapes[0]
 
         states = tuple(lay.initial_state(batch, in_shapes(ins)) for lay, ins in order)
+        constant, currents = _hoisted(x, states)
         readout0 = tf.zeros((batch,) + frame_shapes[out_layer.name])
         arrays = (tf.TensorArray(tf.float32, size=steps),
                   tf.TensorArray(tf.float32, size=steps),
@@ -211,8 +242,13 @@ def _runner(snn: keras.Model, jit: bool = False):
         def simulate_step(t, states, readout):
             values, new_states = {}, []
             for (lay, ins), state in zip(order, states):
-                frames = [x if n == raw_input_name else values[n] for n in ins]
-                out, state = lay.step(frames if len(frames) > 1 else frames[0], state)
+                if lay.name in constant:
+                    out = constant[lay.name]
+                elif lay.name in currents:
+                    out, state = lay.integrate(currents[lay.name], state)
+                else:
+                    frames = [x if n == raw_input_name else values[n] for n in ins]
+                    out, state = lay.step(frames if len(frames) > 1 else frames[0], state)
                 values[lay.name] = out
                 new_states.append(tuple(state))
 
@@ -256,6 +292,10 @@ def _runner(snn: keras.Model, jit: bool = False):
         return readouts, synops, spikes
 
     return run
+
+
+# steps that are a function of the input frames alone when the layer has no state
+_PLAIN_STEPS = (SpikeLayer.step, SpikeInput.step)
 
 
 def neuron_count(layer: SpikeLayer) -> int:
