@@ -37,6 +37,7 @@ import snnconv  # noqa: E402
 from snnconv.data import bundled_dataset_path, bundled_model_path  # noqa: E402
 from snnconv.datasets import load_dataset  # noqa: E402
 from common import best_time  # noqa: E402
+from digits_cnn import digits_data, trained_digits_cnn  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -44,38 +45,11 @@ SHARED = REPO.parent / "shared" / "data"
 SETTINGS = {"digits": (32, 50), "mnist_cnn": (100, 100), "fashion_resnet": (100, 64)}
 
 
-def downsample_8x8(x: np.ndarray) -> np.ndarray:
-    """28x28 digits to 8x8: the central 24x24 averaged over 3x3 blocks."""
-    x = np.asarray(x, np.float32).reshape(-1, 28, 28)[:, 2:26, 2:26]
-    return x.reshape(-1, 8, 3, 8, 3).mean(axis=(2, 4))[..., None]
-
-
 def digits_network():
-    """``(ann, x_norm, x_test, y_test)`` of the 8x8 digits CNN, trained on 20,000
-    MNIST training images (without ``../shared``: the bundled subset's first
-    1,000 test images, tested on the other 1,000)."""
+    """``(ann, x_norm, x_test, y_test)`` of the 8x8 digits CNN (:mod:`digits_cnn`)."""
     import keras
-    full = SHARED / "mnist.npz"
-    if full.is_file():
-        with np.load(full) as z:
-            x_train, y_train = z["x_train"][:20000], z["y_train"][:20000]
-            x_test, y_test = z["x_test"][:1000], z["y_test"][:1000]
-    else:
-        with np.load(bundled_dataset_path()) as z:
-            x_train, y_train = z["x_test"][:1000], z["y_test"][:1000]
-            x_test, y_test = z["x_test"][1000:], z["y_test"][1000:]
-    x_train, x_test = downsample_8x8(x_train / 255.0), downsample_8x8(x_test / 255.0)
-    keras.utils.set_random_seed(0)
-    layers = keras.layers
-    ann = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        layers.Conv2D(16, 3, padding="same", activation="relu"), layers.AveragePooling2D(2),
-        layers.Conv2D(32, 3, padding="same", activation="relu"), layers.AveragePooling2D(2),
-        layers.Flatten(), layers.Dense(64, activation="relu"),
-        layers.Dense(10, activation="softmax")], name="digits_cnn")
-    ann.compile("adam", "sparse_categorical_crossentropy")
-    ann.fit(x_train, y_train, epochs=3, batch_size=64, verbose=0)
-    return ann, x_train[:1000], x_test, np.asarray(y_test).reshape(-1)
+    x_train, y_train, x_test, y_test = digits_data(bundled_dataset_path())
+    return trained_digits_cnn(keras, x_train, y_train), x_train[:1000], x_test, y_test
 
 
 def network(name: str):

@@ -30,13 +30,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from digits_cnn import digits_data, trained_digits_cnn  # noqa: E402
+
 BATCH, STEPS, BATCHES = 32, 50, 3
-
-
-def downsample_8x8(x):
-    x = np.asarray(x, np.float32).reshape(-1, 28, 28)[:, 2:26, 2:26]
-    return x.reshape(-1, 8, 3, 8, 3).mean(axis=(2, 4))[..., None]
 
 
 def main() -> int:
@@ -48,20 +45,8 @@ def main() -> int:
     from snntoolbox.bin.run import main as run_toolbox
     from snntoolbox.simulation.target_simulators import INI_temporal_mean_rate_target_sim as ini
 
-    full = REPO.parent / "shared" / "data" / "mnist.npz"
-    with np.load(full) as z:
-        x_train, y_train = downsample_8x8(z["x_train"][:20000] / 255.0), z["y_train"][:20000]
-        x_test, y_test = downsample_8x8(z["x_test"][:1000] / 255.0), z["y_test"][:1000]
-    keras.utils.set_random_seed(0)
-    L = keras.layers
-    ann = keras.Sequential([
-        L.InputLayer((8, 8, 1)),
-        L.Conv2D(16, 3, padding="same", activation="relu"), L.AveragePooling2D(2),
-        L.Conv2D(32, 3, padding="same", activation="relu"), L.AveragePooling2D(2),
-        L.Flatten(), L.Dense(64, activation="relu"), L.Dense(10, activation="softmax")])
-    # one-hot labels: SNN Toolbox evaluates the ANN with them
-    ann.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
-    ann.fit(x_train, np.eye(10)[y_train], epochs=3, batch_size=64, verbose=0)
+    x_train, y_train, x_test, y_test = digits_data()
+    ann = trained_digits_cnn(keras, x_train, y_train, one_hot=True)   # SNN Toolbox wants one-hot
 
     spent = []
     original = ini.SNN.simulate
