@@ -273,6 +273,8 @@ def test_distillation_moves_the_network_towards_its_teacher(bundled_cnn):
     with pytest.raises(ConfigError, match="finetune.distillation = 1.5"):
         snnconv.finetune(snn, x[:10], y[:10], num_steps=T, teacher=teacher[:10],
                          distillation=1.5)
+    with pytest.raises(ConfigError, match="finetune.temperature = 0"):
+        snnconv.finetune(snn, x[:10], y[:10], num_steps=T, temperature=0)
 
 
 @pytest.mark.parametrize("simulation, extra, message", [

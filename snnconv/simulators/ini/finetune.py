@@ -150,6 +150,10 @@ def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = defaults.FINE
         raise ConfigError(f"finetune batch_size = {batch_size}: expected at least 1")
     if not float(learning_rate) > 0:
         raise ConfigError(f"finetune.learning_rate = {learning_rate}: expected > 0")
+    if not 0 <= float(distillation) <= 1:
+        raise ConfigError(f"finetune.distillation = {distillation}: expected 0 to 1")
+    if not float(temperature) > 0:
+        raise ConfigError(f"finetune.temperature = {temperature}: expected > 0")
     try:
         spike_fn = get_surrogate(surrogate)
     except (TypeError, ValueError) as e:
@@ -316,10 +320,6 @@ class _Distillation:
     docs/low_latency.md, "Fine-tuning")."""
 
     def __init__(self, weight: float, temperature: float, scale: float):
-        if not 0 <= weight <= 1:
-            raise ConfigError(f"finetune.distillation = {weight}: expected 0 to 1")
-        if not temperature > 0:
-            raise ConfigError(f"finetune.temperature = {temperature}: expected > 0")
         self.weight, self.temperature, self.scale = weight, temperature, scale
 
     def __call__(self, value, teacher_logits, out):
