@@ -20,6 +20,11 @@ Networks:
 * ``mnist_cnn``: the bundled CNN, batch 100, T 100;
 * ``fashion_resnet``: ``examples/models/fashion_resnet.keras``, batch 100, T 64.
 
+``--export-peer FILE`` (fashion_resnet only) also writes the converted
+network's weights, the timed samples, this run's predictions, spike counts
+and timings to FILE (.npz), for ``benchmarks/peers/spikingjelly_resnet.py``,
+which simulates the same network in SpikingJelly and compares.
+
     python benchmarks/bench_engine.py [--models digits mnist_cnn fashion_resnet]
 """
 from __future__ import annotations
@@ -72,7 +77,12 @@ def main(argv=None) -> int:
     ap.add_argument("--engines", nargs="+", default=["graph", "xla"])
     ap.add_argument("--batches", type=int, default=3, help="batches per timed call (default 3)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--export-peer", type=Path, metavar="FILE",
+                    help="fashion_resnet: write the network, samples and figures for the "
+                         "SpikingJelly peer script to FILE (.npz)")
     args = ap.parse_args(argv)
+    if args.export_peer and args.models != ["fashion_resnet"]:
+        ap.error("--export-peer needs --models fashion_resnet")
     print(f"{os.cpu_count()} CPU cores; best of {args.repeats} after a warm-up call")
     for name in args.models:
         batch, steps = SETTINGS[name]
@@ -84,7 +94,7 @@ def main(argv=None) -> int:
         ann_s = best_time(lambda: ann.predict_on_batch(x[:batch]), args.repeats * 5) / batch
         print(f"{name}: batch {batch}, T {steps}, {len(x)} samples; ANN forward "
               f"{ann_s * 1e6:.2f} us per sample")
-        results = {}
+        results, timings = {}, {}
         for engine in args.engines:
             start = time.perf_counter()
             first = snnconv.evaluate(snn, x, y, num_steps=steps, batch_size=batch,
@@ -95,6 +105,7 @@ def main(argv=None) -> int:
                 args.repeats)
             results[engine] = first
             per = seconds / (len(x) * steps)
+            timings[engine] = per
             print(f"  {engine:6s} {per * 1e6:8.2f} us per sample·step   SNN(T) / (T x ANN) "
                   f"{per / ann_s:5.2f}   first call {warm:.1f} s   accuracy "
                   f"{100 * first.accuracy:.2f} %", flush=True)
@@ -107,7 +118,49 @@ def main(argv=None) -> int:
                       for k in ref.spikes_per_step)
             print(f"  {engine} vs {args.engines[0]}: same prediction on {100 * same:.2f} % of "
                   f"the samples; largest relative difference of a layer's spike count {rel:.2e}")
+        if args.export_peer:
+            export_peer(args.export_peer, snn, x, y, results[args.engines[0]], timings, ann_s,
+                        batch, steps)
+            print(f"  written {args.export_peer}")
     return 0
+
+
+def export_peer(path: Path, snn, x, y, result, timings: dict, ann_s: float, batch: int,
+                steps: int) -> None:
+    """The converted network and this run's figures, for a peer simulator's script:
+    ``kernel/NAME``, ``bias/NAME`` (Keras layout), ``coefficients/NAME/i`` of each
+    weighted sum, the spiking neurons' common ``v_init`` and ``v_thresh``, the samples
+    ``x``, ``y``, snnconv's ``predictions`` and ``spikes/NAME`` (mean spikes per
+    sample in each step), and ``us/ENGINE`` (µs per sample·step), ``ann_us``."""
+    from snnconv.layers import SpikeLayer
+    from snnconv.neurons import IFNeuron
+    arrays = {"x": x, "y": y, "predictions": result.predictions, "batch": batch,
+              "steps": steps, "ann_us": ann_s * 1e6}
+    neurons = set()
+    for lay in snn.layers:
+        if hasattr(lay, "kernel"):
+            arrays[f"kernel/{lay.name}"] = lay.kernel.numpy()
+            arrays[f"bias/{lay.name}"] = lay.bias.numpy()
+        for i, c in enumerate(getattr(lay, "coefficients", None) or ()):
+            arrays[f"coefficients/{lay.name}/{i}"] = np.asarray(c, np.float32)
+        if isinstance(lay, SpikeLayer) and lay.spiking:
+            n = lay.neuron
+            # what the peer's IF neuron is: reset by subtraction, one spike a step, no leak
+            if not (isinstance(n, IFNeuron) and n.reset == "subtraction" and n.tau_mem is None
+                    and n.max_spikes_per_dt == 1 and n.threshold_mode == "inclusive"
+                    and n.dt == 1.0 and not n.tau_refrac
+                    and getattr(lay, "gain", None) is None):
+                raise SystemExit(f"--export-peer: layer {lay.name} is not a plain IF layer")
+            neurons.add((float(n.v_init), float(n.v_thresh)))
+    if len(neurons) != 1:
+        raise SystemExit(f"--export-peer: the spiking layers differ in v_init/v_thresh {neurons}")
+    arrays["v_init"], arrays["v_thresh"] = neurons.pop()
+    for name, per_step in result.spikes_per_step.items():
+        arrays[f"spikes/{name}"] = per_step
+    for engine, per in timings.items():
+        arrays[f"us/{engine}"] = per * 1e6
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
 
 
 if __name__ == "__main__":
