@@ -14,9 +14,11 @@ steps (rate code, INI simulator, reset by subtraction) for:
   with its own ANN;
 * ``qcfs+light``, ``qcfs+advanced``: that variant calibrated for each T;
 * ``finetune``: ``light``, then fine-tuned for each T with surrogate gradients
-  (:func:`snnconv.finetune`, its defaults; ``--distillation W``: the ANN as
-  a teacher with weight W) on the first ``--num-finetune`` labelled training
-  images; the row also gives the fine-tuning time.
+  (:func:`snnconv.finetune`, its defaults unless given: ``--distillation W``,
+  the ANN as a teacher with weight W; ``--epochs``, one number or one per T;
+  ``--max-shift``, random shifts of the training images) on the first
+  ``--num-finetune`` labelled training images; the row also gives the
+  fine-tuning time.
 
 The calibrated rows are calibrated separately for each T and simulated for T
 steps; the others are simulated once for the largest T and read at each T.
@@ -96,10 +98,12 @@ def within_1pt(curve: np.ndarray, ann: float) -> int | None:
 
 def run_row(row: str, graph, x_cal, x, y, steps, calibration_steps, train=None,
             percentile: float = defaults.PERCENTILE, per_channel: bool = defaults.PER_CHANNEL,
-            teacher=None, distillation: float = defaults.FINETUNE_DISTILLATION):
+            teacher=None, distillation: float = defaults.FINETUNE_DISTILLATION,
+            finetune_options=None):
     """``({T: accuracy}, {T: calibration (and fine-tuning) seconds}, curve or None)``
     of one row; ``train``: the labelled ``(x, y)`` the ``finetune`` row trains on,
-    ``teacher``: the ANN it distils with the weight ``distillation``."""
+    ``teacher``: the ANN it distils with the weight ``distillation``;
+    ``finetune_options``: ``{T: more snnconv.finetune arguments}``."""
     norm = dict(percentile=percentile, per_channel=per_channel)
     if row in ("percentile", "percentile v0.5", "qcfs"):
         v_init = 0.0 if row == "percentile" else 0.5
@@ -116,8 +120,9 @@ def run_row(row: str, graph, x_cal, x, y, steps, calibration_steps, train=None,
             start = time.perf_counter()
             snn = snnconv.calibrate(snn, g, x_cal, num_steps=t, method=calibration)
             if row == "finetune":
+                options = (finetune_options or {}).get(t, {})
                 snn = snnconv.finetune(snn, *train, num_steps=t, teacher=teacher,
-                                       distillation=distillation)
+                                       distillation=distillation, **options)
             seconds[t] = time.perf_counter() - start
         elif calibration:
             continue
@@ -141,6 +146,12 @@ def main(argv=None) -> int:
     ap.add_argument("--distillation", type=float, default=defaults.FINETUNE_DISTILLATION,
                     help="finetune row: the weight of the ANN's outputs in the loss "
                          f"(default {defaults.FINETUNE_DISTILLATION:g}, snnconv's)")
+    ap.add_argument("--epochs", type=int, nargs="+", default=[defaults.FINETUNE_EPOCHS],
+                    help="finetune row: epochs, one for every T or one per --steps value "
+                         f"(default {defaults.FINETUNE_EPOCHS}, snnconv's)")
+    ap.add_argument("--max-shift", type=int, default=defaults.FINETUNE_MAX_SHIFT,
+                    help="finetune row: random shifts of the training images, pixels "
+                         f"(default {defaults.FINETUNE_MAX_SHIFT}, snnconv's)")
     ap.add_argument("--percentile", type=float, default=defaults.PERCENTILE,
                     help=f"normalisation percentile (default {defaults.PERCENTILE})")
     scale = ap.add_mutually_exclusive_group()
@@ -155,6 +166,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "results" / "latency")
     args = ap.parse_args(argv)
     steps = sorted(set(args.steps))
+    if len(args.epochs) not in (1, len(steps)):
+        ap.error(f"--epochs: one value, or one per T ({len(steps)})")
+    epochs = dict(zip(steps, args.epochs * len(steps) if len(args.epochs) == 1 else
+                      args.epochs))
+    finetune_options = {t: {"epochs": epochs[t], "max_shift": args.max_shift} for t in steps}
     calibration_steps = [t for t in steps if t <= args.calibrate_up_to]
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -181,7 +197,7 @@ def main(argv=None) -> int:
                 train = (np.asarray(xt[:len(xt)], np.float32), yt)
             acc, seconds, curve = run_row(row, graph, x_cal, x, y, steps, calibration_steps,
                                           train, args.percentile, args.per_channel,
-                                          ann, args.distillation)
+                                          ann, args.distillation, finetune_options)
             reached = [t for t in steps if t in acc and acc[t] >= ann_acc - 0.01]
             entry = {"ann": ann_acc, "accuracy": acc, "calibration_seconds": seconds,
                      "within_1pt": within_1pt(curve, ann_acc) if curve is not None

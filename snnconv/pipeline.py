@@ -193,11 +193,7 @@ def _finetune(config, backend, snn, graph, ann, say):
                                     progress=config.output.verbose > 0)
     say(f"fine-tuned ({ft.surrogate}) in {history.seconds:.1f} s: training accuracy "
         f"{100 * history.accuracy[-1]:.2f} %, loss {history.loss[-1]:.4f}")
-    return snn, {"finetune": {"num_samples": len(x), "num_steps": steps, "epochs": ft.epochs,
-                              "learning_rate": ft.learning_rate, "surrogate": ft.surrogate,
-                              "batch_size": ft.options()["batch_size"],
-                              "distillation": ft.distillation,
-                              "temperature": ft.temperature,
+    return snn, {"finetune": {"num_samples": len(x), "num_steps": steps, **ft.options(),
                               "loss": [round(v, 5) for v in history.loss],
                               "accuracy": [round(v, 5) for v in history.accuracy],
                               "seconds": history.seconds}}

@@ -27,6 +27,7 @@ def test_config_template_uses_the_api_defaults():
     assert ini["finetune"]["surrogate"] == defaults.FINETUNE_SURROGATE
     assert float(ini["finetune"]["distillation"]) == defaults.FINETUNE_DISTILLATION
     assert float(ini["finetune"]["temperature"]) == defaults.FINETUNE_TEMPERATURE
+    assert int(ini["finetune"]["max_shift"]) == defaults.FINETUNE_MAX_SHIFT
 
 
 def test_api_functions_use_the_defaults():

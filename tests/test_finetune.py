@@ -277,6 +277,48 @@ def test_distillation_moves_the_network_towards_its_teacher(bundled_cnn):
         snnconv.finetune(snn, x[:10], y[:10], num_steps=T, temperature=0)
 
 
+def test_shifted_images_are_the_images_moved_by_at_most_max_shift_pixels():
+    from snnconv.simulators.ini.finetune import _shifted
+    rng = np.random.default_rng(0)
+    xb = rng.uniform(0.1, 1, size=(64, 9, 7, 2)).astype(np.float32)
+    out = _shifted(xb, 2, np.random.default_rng(1))
+    assert out.shape == xb.shape and out.dtype == xb.dtype
+    moves = set()
+    for a, b in zip(xb, out):
+        # find the move by hand: b[i, j] = a[i - dy, j - dx] where in range, else 0
+        found = []
+        for dy in range(-2, 3):
+            for dx in range(-2, 3):
+                expect = np.zeros_like(a)
+                ys, xs = slice(max(dy, 0), 9 + min(dy, 0)), slice(max(dx, 0), 7 + min(dx, 0))
+                yo, xo = slice(max(-dy, 0), 9 + min(-dy, 0)), slice(max(-dx, 0), 7 + min(-dx, 0))
+                expect[ys, xs] = a[yo, xo]
+                if np.array_equal(expect, b):
+                    found.append((dy, dx))
+        assert len(found) == 1
+        moves.add(found[0])
+    assert len(moves) > 15          # 64 draws of 25 moves: most of them seen, (0, 0) too
+    assert np.array_equal(_shifted(xb, 2, np.random.default_rng(1)), out)
+
+
+def test_fine_tuning_with_shifts_trains_and_checks_its_argument(bundled_cnn):
+    snn, x_train, y_train, x_held, y_held = bundled_cnn
+    loss = TemporalCrossEntropy(over_time="mean", scale=10.0)
+    before, _ = sequence_loss(snn, x_held, y_held, T, loss)
+    tuned = snnconv.finetune(snn, x_train, y_train, num_steps=T, epochs=2, batch_size=32,
+                             learning_rate=1e-3, max_shift=1)
+    after, _ = sequence_loss(tuned, x_held, y_held, T, loss)
+    assert after < 0.9 * before
+    with pytest.raises(ConfigError, match="finetune.max_shift = -1: expected a whole number"):
+        snnconv.finetune(snn, x_train[:10], y_train[:10], num_steps=T, max_shift=-1)
+    flat = snnconv.convert(snnconv.normalize(snnconv.parse(keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(3)])),
+        np.ones((4, 6), np.float32)))
+    with pytest.raises(ConfigError, match=r"shifts need images .* the samples are \(6,\)"):
+        snnconv.finetune(flat, np.ones((8, 6), np.float32), np.zeros(8, int), num_steps=T,
+                         max_shift=1)
+
+
 @pytest.mark.parametrize("simulation, extra, message", [
     ({}, "[conversion]\nspike_code = ttfs\n", "finetune.enabled = true cannot be used with "
      "conversion.spike_code = ttfs on simulation.simulator = INI"),
@@ -300,13 +342,14 @@ def test_snnconv_run_fine_tunes_before_simulating(tmp_path, caplog):
         tmp_path / "c.ini", 200, {"duration": 4, "num_to_test": 200, "batch_size": 100},
         extra="[calibration]\nmethod = light\nnum_samples = 200\n"
               "[finetune]\nenabled = true\nepochs = 1\nnum_samples = 300\nbatch_size = 50\n"
-              "distillation = 0.5\n")
+              "distillation = 0.5\nmax_shift = 1\n")
     outcome = snnconv.run(load_config(path))
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     ft = summary["finetune"]
     assert ft["num_samples"] == 300 and ft["num_steps"] == 4 and ft["epochs"] == 1
     assert ft["surrogate"] == "arctan" and ft["seconds"] > 0 and len(ft["loss"]) == 1
     assert ft["distillation"] == 0.5 and ft["temperature"] == 2.0     # the ANN distilled
+    assert ft["max_shift"] == 1                                        # on shifted images
     assert summary["calibration"]["method"] == "light"
     # what was simulated is the fine-tuned network that was saved
     saved = snnconv.load_snn(tmp_path / "out" / "snn.keras")

@@ -245,13 +245,15 @@ class FinetuneConfig:
     batch_size: int = _at_least_one()
     distillation: float = _key("float", min=0, max=1)
     temperature: float = _positive()
+    max_shift: int = _key("int", min=0)
 
     def options(self) -> dict:
         """The :func:`snnconv.finetune` keyword arguments this section sets
         (the teacher, the ANN, is the pipeline's to add)."""
         return {"epochs": self.epochs, "learning_rate": self.learning_rate,
                 "surrogate": self.surrogate, "batch_size": self.batch_size,
-                "distillation": self.distillation, "temperature": self.temperature}
+                "distillation": self.distillation, "temperature": self.temperature,
+                "max_shift": self.max_shift}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -123,7 +123,8 @@ def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = defaults.FINE
              validation_data=None, seed: int = 0, progress: bool = False,
              jit_compile: bool = True, teacher=None,
              distillation: float = defaults.FINETUNE_DISTILLATION,
-             temperature: float = defaults.FINETUNE_TEMPERATURE):
+             temperature: float = defaults.FINETUNE_TEMPERATURE,
+             max_shift: int = defaults.FINETUNE_MAX_SHIFT):
     """Fine-tune the rate-coded ``snn`` for ``num_steps`` steps on ``(x, y)``.
 
     Returns ``(fine-tuned copy, FinetuneHistory)``; ``snn`` is left unchanged.
@@ -139,6 +140,10 @@ def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = defaults.FINE
     ``teacher``: the ANN (a Keras model) or its outputs on ``x`` (logits or
     softmax rows), distilled with the weight ``distillation`` at ``temperature``
     (:class:`_Distillation`); ignored when ``distillation`` is 0.
+    ``max_shift``: augmentation of image inputs ``(height, width, channels)``:
+    every time a sample is drawn it is shifted by a random whole number of
+    pixels, up to ``max_shift`` in each direction, zero-padded (0: none). A
+    teacher that is a Keras model gives its outputs on the shifted images.
     """
     check_finetunable(snn)
     steps = int(num_steps)
@@ -154,6 +159,10 @@ def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = defaults.FINE
         raise ConfigError(f"finetune.distillation = {distillation}: expected 0 to 1")
     if not float(temperature) > 0:
         raise ConfigError(f"finetune.temperature = {temperature}: expected > 0")
+    if int(max_shift) < 0 or int(max_shift) != max_shift:
+        raise ConfigError(f"finetune.max_shift = {max_shift}: expected a whole number "
+                          "of pixels, 0 or more")
+    max_shift = int(max_shift)
     try:
         spike_fn = get_surrogate(surrogate)
     except (TypeError, ValueError) as e:
@@ -166,16 +175,23 @@ def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = defaults.FINE
     if tuple(x.shape[1:]) != expected:
         raise DataError(f"fine-tuning data: samples of shape {tuple(x.shape[1:])}, the "
                         f"network {snn.name!r} takes {expected}")
+    if max_shift and (x.ndim != 4 or max_shift >= min(x.shape[1:3])):
+        raise ConfigError(f"finetune.max_shift = {max_shift}: shifts need images (height, "
+                          f"width, channels) larger than the shift; the samples are "
+                          f"{tuple(x.shape[1:])}")
     net = trainable_copy(snn, spike_fn)
     variables = _trainable_variables(net, train_v_init)
     spread = _readout_spread(net, x[:min(len(x), 256)], steps)
     if loss is None:
         loss = TemporalCrossEntropy(over_time="mean", scale=1.0 / spread)
-    targets = None
+    targets = teach = None
     if teacher is not None and float(distillation) != 0:
         targets = _teacher_logits(teacher, x)
         kd = _Distillation(float(distillation), float(temperature),
                            float(np.mean(np.std(targets, axis=-1))) / spread)
+        if max_shift and hasattr(teacher, "predict"):
+            # the teacher's outputs on the images as shifted
+            teach = tf.function(lambda xb: teacher(xb, training=False))
     batch_size = min(int(batch_size), len(x))
     per_epoch = len(x) // batch_size
     schedule = keras.optimizers.schedules.CosineDecay(float(learning_rate),
@@ -221,8 +237,12 @@ def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = defaults.FINE
         total = correct = 0.0
         for b in range(per_epoch):
             idx = order[b * batch_size:(b + 1) * batch_size]
-            value, hits = train_step(x[idx], y[idx],
-                                     y[idx] if targets is None else targets[idx])
+            xb = _shifted(x[idx], max_shift, rng) if max_shift else x[idx]
+            if teach is not None:
+                tb = _as_logits(np.asarray(teach(xb), np.float32))
+            else:
+                tb = y[idx] if targets is None else targets[idx]
+            value, hits = train_step(xb, y[idx], tb)
             total += float(value) * len(idx)
             correct += float(hits)
             if bar is not None:
@@ -305,9 +325,24 @@ def _teacher_logits(teacher, x: np.ndarray) -> np.ndarray:
     if out.shape[0] != len(x) or out.ndim != 2:
         raise DataError(f"fine-tuning teacher: outputs of shape {out.shape} for {len(x)} "
                         "samples; expected (samples, classes)")
+    return _as_logits(out)
+
+
+def _as_logits(out: np.ndarray) -> np.ndarray:
+    """Rows of a softmax as logits (their logarithm); other outputs as they are."""
     if out.min() >= 0 and np.allclose(out.sum(axis=1), 1, atol=1e-3):
-        out = np.log(np.maximum(out, 1e-12))
+        return np.log(np.maximum(out, 1e-12))
     return out
+
+
+def _shifted(xb: np.ndarray, max_shift: int, rng) -> np.ndarray:
+    """The images ``xb`` (batch, height, width, channels), each moved by a random
+    whole number of pixels, -max_shift to max_shift along each axis, zero-padded."""
+    s = max_shift
+    padded = np.pad(xb, ((0, 0), (s, s), (s, s), (0, 0)))
+    h, w = xb.shape[1:3]
+    offsets = rng.integers(0, 2 * s + 1, size=(len(xb), 2))
+    return np.stack([padded[i, oy:oy + h, ox:ox + w] for i, (oy, ox) in enumerate(offsets)])
 
 
 class _Distillation:
