@@ -139,7 +139,8 @@ def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = defaults.FINE
     faster on CPU; falls back to the plain graph where XLA cannot compile a layer).
     ``teacher``: the ANN (a Keras model) or its outputs on ``x`` (logits or
     softmax rows), distilled with the weight ``distillation`` at ``temperature``
-    (:class:`_Distillation`); ignored when ``distillation`` is 0.
+    (:class:`_Distillation`); without a teacher, or with ``distillation`` 0,
+    the labels alone.
     ``max_shift``: augmentation of image inputs ``(height, width, channels)``:
     every time a sample is drawn it is shifted by a random whole number of
     pixels, up to ``max_shift`` in each direction, zero-padded (0: none). A
