@@ -160,8 +160,12 @@ def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = defaults.FINE
         raise ConfigError(f"finetune.distillation = {distillation}: expected 0 to 1")
     if not float(temperature) > 0:
         raise ConfigError(f"finetune.temperature = {temperature}: expected > 0")
-    if int(max_shift) < 0 or int(max_shift) != max_shift:
-        raise ConfigError(f"finetune.max_shift = {max_shift}: expected a whole number "
+    try:
+        whole = int(max_shift) == max_shift and int(max_shift) >= 0
+    except (TypeError, ValueError):
+        whole = False
+    if not whole:
+        raise ConfigError(f"finetune.max_shift = {max_shift!r}: expected a whole number "
                           "of pixels, 0 or more")
     max_shift = int(max_shift)
     try:
@@ -187,12 +191,17 @@ def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = defaults.FINE
         loss = TemporalCrossEntropy(over_time="mean", scale=1.0 / spread)
     targets = teach = None
     if teacher is not None and float(distillation) != 0:
-        targets = _teacher_logits(teacher, x)
+        targets, probabilities = _teacher_logits(teacher, x)
         kd = _Distillation(float(distillation), float(temperature),
                            float(np.mean(np.std(targets, axis=-1))) / spread)
         if max_shift and hasattr(teacher, "predict"):
-            # the teacher's outputs on the images as shifted
-            teach = tf.function(lambda xb: teacher(xb, training=False))
+            # the teacher's outputs on the images as shifted (probabilities or
+            # not, as they were on all of x)
+            call = tf.function(lambda xb: teacher(xb, training=False))
+
+            def teach(xb):
+                out = np.asarray(call(xb), np.float32)
+                return np.log(np.maximum(out, 1e-12)) if probabilities else out
     batch_size = min(int(batch_size), len(x))
     per_epoch = len(x) // batch_size
     schedule = keras.optimizers.schedules.CosineDecay(float(learning_rate),
@@ -240,7 +249,7 @@ def finetune(snn: keras.Model, x, y, num_steps: int, epochs: int = defaults.FINE
             idx = order[b * batch_size:(b + 1) * batch_size]
             xb = _shifted(x[idx], max_shift, rng) if max_shift else x[idx]
             if teach is not None:
-                tb = _as_logits(np.asarray(teach(xb), np.float32))
+                tb = teach(xb)
             else:
                 tb = y[idx] if targets is None else targets[idx]
             value, hits = train_step(xb, y[idx], tb)
@@ -316,24 +325,19 @@ def _readout_spread(net: keras.Model, x: np.ndarray, steps: int) -> float:
     return spread if spread > 0 else 1.0
 
 
-def _teacher_logits(teacher, x: np.ndarray) -> np.ndarray:
-    """The teacher's logits on ``x``: ``teacher`` is the ANN (a Keras model) or its
-    outputs on ``x``; outputs that are probabilities (rows of a softmax) are
-    turned into logits by their logarithm (the same softmax at any temperature)."""
+def _teacher_logits(teacher, x: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``(the teacher's logits on x, whether its outputs are probabilities)``:
+    ``teacher`` is the ANN (a Keras model) or its outputs on ``x``; outputs that
+    are probabilities (rows of a softmax) are turned into logits by their
+    logarithm (the same softmax at any temperature)."""
     out = teacher.predict(x, batch_size=256, verbose=0) if hasattr(teacher, "predict") \
         else teacher
     out = np.asarray(out, np.float32)
     if out.shape[0] != len(x) or out.ndim != 2:
         raise DataError(f"fine-tuning teacher: outputs of shape {out.shape} for {len(x)} "
                         "samples; expected (samples, classes)")
-    return _as_logits(out)
-
-
-def _as_logits(out: np.ndarray) -> np.ndarray:
-    """Rows of a softmax as logits (their logarithm); other outputs as they are."""
-    if out.min() >= 0 and np.allclose(out.sum(axis=1), 1, atol=1e-3):
-        return np.log(np.maximum(out, 1e-12))
-    return out
+    probabilities = bool(out.min() >= 0 and np.allclose(out.sum(axis=1), 1, atol=1e-3))
+    return (np.log(np.maximum(out, 1e-12)) if probabilities else out), probabilities
 
 
 def _shifted(xb: np.ndarray, max_shift: int, rng) -> np.ndarray:
