@@ -69,10 +69,12 @@ def test_same_weights_give_rockpools_dynamics(output):
         if not (last and output == "vmem"):
             np.testing.assert_array_equal(mine["spikes"], ref["spikes"], err_msg=layer.name)
             total += ref["spikes"].sum()
-        np.testing.assert_allclose(mine["vmem"], ref["vmem"], atol=1e-5, rtol=1e-5,
-                                   err_msg=layer.name)
-        np.testing.assert_allclose(mine["isyn"], ref["isyn"], atol=1e-5, rtol=1e-5,
-                                   err_msg=layer.name)
+        # states equal within float32 rounding relative to their range (the two
+        # sum the synaptic inputs in different orders; seen: 4.7e-5 on a range of 18)
+        for key in ("vmem", "isyn"):
+            scale = max(1.0, float(np.abs(ref[key]).max()))
+            np.testing.assert_allclose(mine[key], ref[key], atol=1e-5 * scale, rtol=1e-5,
+                                       err_msg=f"{layer.name} {key}")
     assert total > 50                      # the comparison exercises spiking and resets
 
 
