@@ -182,10 +182,9 @@ class SpikeLayer(keras.layers.Layer):
 
     def events(self, out, old_state, new_state):
         """Spikes (or, for analog signals, non-zero values) this step's output carries."""
-        if self.spiking:
-            return self.neuron.events(out / self.spike_amplitude, old_state, new_state)
         if self.spike_amplitude is not None:
-            return out / self.spike_amplitude
+            counts = out if self.spike_amplitude == 1.0 else out / self.spike_amplitude
+            return self.neuron.events(counts, old_state, new_state) if self.spiking else counts
         return ops.cast(ops.not_equal(out, 0), out.dtype)
 
     def readout_bonus(self, state):
@@ -238,7 +237,7 @@ class SpikeLayer(keras.layers.Layer):
         """The neurons' output times the spike amplitude (an output neuron that only
         integrates, with no amplitude, emits nothing)."""
         amplitude = self.neuron.spike_amplitude
-        return out if amplitude is None else out * amplitude
+        return out if amplitude is None or amplitude == 1.0 else out * amplitude
 
 
 # codes under which a layer injects its bias only once some input has spiked

@@ -6,7 +6,7 @@ Dynamics of one time step of length ``dt`` for input current ``I``:
 2. integrate, unless refractory: ``v += I * dt``;
 3. fire: ``n = clip(floor(v / v_thresh), 0, max_spikes_per_dt)`` spikes, so
    a neuron fires when ``v >= v_thresh`` (``threshold_mode="inclusive"``,
-   the default). With ``threshold_mode="strict"`` it fires when
+   the default; with one spike per step, the count is that comparison). With ``threshold_mode="strict"`` it fires when
    ``v > v_thresh`` and ``n = clip(ceil(v / v_thresh) - 1, 1, max_spikes_per_dt)``
    where it does (the spikes that leave ``v`` above the threshold);
 4. reset: by subtraction ``v -= n * v_thresh``, to zero ``v = 0``, or to a
@@ -59,10 +59,13 @@ class IFState(NamedTuple):
 def if_step(current, state: IFState, p: IFParams):
     """One time step. Returns ``(spike_counts, new_state)``."""
     v = state.v * p.decay if p.decay != 1.0 else state.v
+    # each skipped no-op is one pass fewer over every neuron per step (the
+    # engine's per-step cost on large layers is these passes)
+    drive = current * p.dt if p.dt != 1.0 else current
     if p.refrac_steps > 0:
-        v = v + ops.where(state.refrac > 0, 0.0, current * p.dt)
+        v = v + ops.where(state.refrac > 0, 0.0, drive)
     else:
-        v = v + current * p.dt
+        v = v + drive
     if p.strict:
         # the comparison decides whether it fires (exactly v > v_thresh); the
         # quotient only how often, when several spikes per step are allowed
@@ -72,6 +75,9 @@ def if_step(current, state: IFState, p: IFParams):
     elif p.spike_fn is not None:
         # the same counts as below, with the surrogate's gradient (fine-tuning)
         n = p.spike_fn(v, p.v_thresh, p.max_spikes_per_dt)
+    elif p.max_spikes_per_dt == 1:
+        # at most one spike: fires when v >= v_thresh, one comparison
+        n = ops.cast(v >= p.v_thresh, v.dtype)
     else:
         n = ops.clip(ops.floor(v / p.v_thresh), 0.0, float(p.max_spikes_per_dt))
     if p.reset == "subtraction":

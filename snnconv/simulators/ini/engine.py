@@ -186,8 +186,13 @@ def _runner(snn: keras.Model, jit: bool = False):
     out_layer = output_layer(snn)
     spiking = spiking_layers(snn)
     counted = [lay for lay, _ in order if hasattr(lay, "fanout")]
-    fanouts = {lay.name: tf.constant(np.asarray(lay.fanout.numpy(), np.float32))
+    # per-step records in one pass over each layer's events: a product with the
+    # columns (fan-out, 1) gives the layer's synaptic operations and spikes per
+    # sample together (the events of a large layer are read once, not three times)
+    fanouts = {lay.name: np.asarray(lay.fanout.numpy(), np.float32).reshape(-1)
                for lay in counted}
+    tallies = {name: tf.constant(np.stack([f, np.ones_like(f)], axis=1))
+               for name, f in fanouts.items()}
     inp = input_layer(snn)
     constant_input = inp.spike_amplitude is None
 
@@ -234,6 +239,9 @@ def _runner(snn: keras.Model, jit: bool = False):
 
         states = tuple(lay.initial_state(batch, in_shapes(ins)) for lay, ins in order)
         constant, currents = _hoisted(x, states)
+        # an analog input's events (its non-zero values) are the same at every step
+        input_synops = (per_sample(inp.events(x, (), ()) * fanouts[inp.name].reshape(
+            tuple(frame_shapes[raw_input_name]))) if constant_input and inp in counted else None)
         readout0 = tf.zeros((batch,) + frame_shapes[out_layer.name])
         arrays = (tf.TensorArray(tf.float32, size=steps),
                   tf.TensorArray(tf.float32, size=steps),
@@ -258,13 +266,16 @@ def _runner(snn: keras.Model, jit: bool = False):
 
             readout = readout + samples(out_layer, values[out_layer.name])
             score = readout + out_layer.readout_bonus(new_states[index[out_layer.name]])
-            synops = tf.zeros((batch,))
+            synops, spikes = tf.zeros((batch,)), {}
             for lay in counted:
-                ev = events(lay)
                 if lay is inp and constant_input:
-                    ev = ev * tf.cast(tf.equal(t, 0), tf.float32)
-                synops = synops + per_sample(ev * fanouts[lay.name])
-            spikes = tuple(per_sample(events(lay)) for lay in spiking)
+                    synops = synops + input_synops * tf.cast(tf.equal(t, 0), tf.float32)
+                    continue
+                ev = events(lay)
+                both = tf.matmul(tf.reshape(ev, (tf.shape(ev)[0], -1)), tallies[lay.name])
+                synops, spikes[lay.name] = synops + both[:, 0], both[:, 1]
+            spikes = tuple(spikes[lay.name] if lay.name in spikes else per_sample(events(lay))
+                           for lay in spiking)
             return tuple(new_states), readout, score, synops, spikes
 
         def body(t, states, readout, score, decided, arrays):
