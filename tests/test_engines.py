@@ -55,7 +55,8 @@ def _same(a, b, exact=True):
 def test_xla_equals_graph_on_a_branched_network(branched, case):
     graph, x = branched
     snn = snnconv.convert(graph, **CASES[case])
-    _same(simulate_batch(snn, x, 30, engine="graph"), simulate_batch(snn, x, 30, engine="xla"))
+    # 33 steps: XLA takes them 5 per pass of its loop, and the last 3 one by one
+    _same(simulate_batch(snn, x, 33, engine="graph"), simulate_batch(snn, x, 33, engine="xla"))
 
 
 def test_xla_equals_graph_on_the_bundled_cnn_with_early_stopping(bundled):

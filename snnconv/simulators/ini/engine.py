@@ -7,7 +7,8 @@ summaries (accumulated readout, spikes per layer, synaptic operations)
 leave the loop. The function is traced once per network and reused for
 every batch. What is the same at every step (an analog input's current
 through the layers it alone feeds) is computed once before the loop. The
-loop runs as a TensorFlow graph or compiled by XLA (``engine``).
+loop runs as a TensorFlow graph or compiled by XLA (``engine``), which takes
+:data:`XLA_STEPS_PER_PASS` steps per pass of the loop.
 """
 from __future__ import annotations
 
@@ -35,6 +36,14 @@ from ..base import BatchOutput
 # layer works on more positions than this and one ANN pass is at most this many MACs.
 XLA_MAX_POSITIONS = 100
 XLA_MAX_MACS = 500_000
+# Under XLA the loop takes this many time steps per pass (the rest of T one by
+# one): the compiled steps then share one pass's bookkeeping and XLA schedules
+# them together. Measured (benchmarks/bench_engine.py's digits CNN, batch 32, T 50,
+# 2 cores, three rounds): 1 step per pass 6.6-7.5 us per sample·step, 5 steps
+# 6.0-6.3, 10 steps 5.3-6.4, 25 steps 11.6-12.1 (the compiled code outgrows the
+# caches) with a first call 4x as long. The TF graph gains nothing (10.1-10.5 at
+# 1 step, 9.6-11.2 at 4): it keeps one step per pass.
+XLA_STEPS_PER_PASS = 5
 
 
 def input_layer(snn: keras.Model) -> SpikeInput:
@@ -278,7 +287,7 @@ def _runner(snn: keras.Model, jit: bool = False):
                            for lay in spiking)
             return tuple(new_states), readout, score, synops, spikes
 
-        def body(t, states, readout, score, decided, arrays):
+        def one_step(t, states, readout, score, decided, arrays):
             if can_decide:
                 # once every sample has decided, the steps left only repeat the scores
                 states, readout, score, synops, spikes = tf.cond(
@@ -294,9 +303,19 @@ def _runner(snn: keras.Model, jit: bool = False):
                       tuple(a.write(t, s) for a, s in zip(arrays[2], spikes)))
             return t + 1, states, readout, score, decided, arrays
 
-        _, _, _, _, _, arrays = tf.while_loop(
-            lambda t, *_: t < steps, body,
-            (tf.constant(0), states, readout0, readout0, tf.zeros((batch,), tf.bool), arrays))
+        def several_steps(n):
+            def body(*carried):
+                for _ in range(n):
+                    carried = one_step(*carried)
+                return carried
+            return body
+
+        carried = (tf.constant(0), states, readout0, readout0,
+                   tf.zeros((batch,), tf.bool), arrays)
+        k = XLA_STEPS_PER_PASS if jit else 1
+        if k > 1:
+            carried = tf.while_loop(lambda t, *_: t + k <= steps, several_steps(k), carried)
+        _, _, _, _, _, arrays = tf.while_loop(lambda t, *_: t < steps, several_steps(1), carried)
         readouts = tf.transpose(arrays[0].stack(), [1, 0, 2])
         synops = tf.transpose(arrays[1].stack())
         spikes = {lay.name: tf.transpose(a.stack()) for lay, a in zip(spiking, arrays[2])}
