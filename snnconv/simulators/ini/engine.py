@@ -8,7 +8,7 @@ leave the loop. The function is traced once per network and reused for
 every batch. What is the same at every step (an analog input's current
 through the layers it alone feeds) is computed once before the loop. The
 loop runs as a TensorFlow graph or compiled by XLA (``engine``), which takes
-:data:`XLA_STEPS_PER_PASS` steps per pass of the loop.
+:data:`XLA_STEPS_PER_PASS` steps per pass of the loop on small networks.
 """
 from __future__ import annotations
 
@@ -41,8 +41,10 @@ XLA_MAX_MACS = 500_000
 # them together. Measured (benchmarks/bench_engine.py's digits CNN, batch 32, T 50,
 # 2 cores, three rounds): 1 step per pass 6.6-7.5 us per sample·step, 5 steps
 # 6.0-6.3, 10 steps 5.3-6.4, 25 steps 11.6-12.1 (the compiled code outgrows the
-# caches) with a first call 4x as long. The TF graph gains nothing (10.1-10.5 at
-# 1 step, 9.6-11.2 at 4): it keeps one step per pass.
+# caches) with a first call 4x as long. Large networks lose (fashion_resnet,
+# batch 100, T 64: 147-161 us at 1 step, 163-170 at 5) and the TF graph gains
+# nothing (digits 10.1-10.5 at 1 step, 9.6-11.2 at 4): so only the networks
+# "auto" runs under XLA (xla_pays) take several steps per pass.
 XLA_STEPS_PER_PASS = 5
 
 
@@ -312,7 +314,7 @@ def _runner(snn: keras.Model, jit: bool = False):
 
         carried = (tf.constant(0), states, readout0, readout0,
                    tf.zeros((batch,), tf.bool), arrays)
-        k = XLA_STEPS_PER_PASS if jit else 1
+        k = XLA_STEPS_PER_PASS if jit and xla_pays(snn) else 1
         if k > 1:
             carried = tf.while_loop(lambda t, *_: t + k <= steps, several_steps(k), carried)
         _, _, _, _, _, arrays = tf.while_loop(lambda t, *_: t < steps, several_steps(1), carried)
