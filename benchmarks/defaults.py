@@ -5,7 +5,9 @@ snnconv.parse(model), x))`` — the Python API with every default, which
 ``snnconv run`` with the template's defaults also runs — and of candidate
 settings, simulated once for ``--steps`` steps; printed: the ANN's accuracy,
 the SNN's at T = 8, 16, 32, 64 and the last step, and the first step from which
-it stays within 1 point of the ANN ("never" when it does not end there).
+it stays within 1 point of the ANN ("never" when it does not end there), and
+the synaptic operations per sample until that step in ANN passes (SynOps /
+the ANN's MACs).
 Candidates are written ``name:key=value,key=value`` with keys of
 ``normalize`` (``method``, ``percentile``, ``per_channel``, ``num_steps``) and
 of ``convert`` (``v_init``, ``reset``, ...)::
@@ -70,7 +72,8 @@ def main(argv=None) -> int:
         args.models.append(name)
     rows = [("defaults", {}, {})] + [parse_candidate(c) for c in args.candidates]
     print(f"{'network':<18} {'setting':<22} {'ANN':>6} {'T=8':>6} {'T=16':>6} {'T=32':>6} "
-          f"{'T=64':>6} {'T=' + str(args.steps):>6} {'within 1 pt':>11} {'s':>5}", flush=True)
+          f"{'T=64':>6} {'T=' + str(args.steps):>6} {'within 1 pt':>11} {'SynOps':>8} {'s':>5}",
+          flush=True)
     for name in args.models:
         path, x, y, x_cal, _ = load(name, args)
         model = snnconv.load_model(path)
@@ -79,12 +82,16 @@ def main(argv=None) -> int:
         for row, norm_kw, conv_kw in rows:
             start = time.perf_counter()
             snn = snnconv.convert(snnconv.normalize(graph, x_cal, **norm_kw), **conv_kw)
-            curve = snnconv.evaluate(snn, x, y, num_steps=args.steps, batch_size=100,
-                                     progress=False).accuracy_per_step
+            result = snnconv.evaluate(snn, x, y, num_steps=args.steps, batch_size=100,
+                                      progress=False)
+            curve = result.accuracy_per_step
             reach = within_1pt(curve, ann)
             at = [curve[t - 1] for t in (8, 16, 32, 64, args.steps)]
+            # the synaptic operations spent until then, in ANN forward passes
+            cost = ("" if reach is None or not result.ann_macs else
+                    f"{np.cumsum(result.synops_per_step)[reach - 1] / result.ann_macs:.2f}")
             print(f"{name:<18} {row:<22} {ann:6.2%} " + " ".join(f"{a:6.2%}" for a in at)
-                  + f" {'never' if reach is None else reach:>11} "
+                  + f" {'never' if reach is None else reach:>11} {cost:>8} "
                   f"{time.perf_counter() - start:5.0f}", flush=True)
     return 0
 

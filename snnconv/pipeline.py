@@ -88,13 +88,14 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
 
     if tools.normalize and snn_file is None:
         x_norm, n_norm = data["norm"]
+        # with cell.burst = k a neuron's count over T steps has k * T levels
+        levels = (norm.num_steps or sim.num_steps) * config.cell.burst
         graph = normalize(graph, x_norm, method=norm.method, percentile=norm.percentile,
                           batch_size=norm.batch_size, per_channel=norm.per_channel,
-                          num_steps=norm.num_steps or sim.num_steps,
-                          v_init=config.cell.v_init / config.cell.v_thresh)
+                          num_steps=levels, v_init=config.cell.v_init / config.cell.v_thresh)
         say(f"normalised on {n_norm} samples ({norm.method}"
             + (f" {norm.percentile:g}" if norm.method == "percentile" else "")
-            + (f", T = {norm.num_steps or sim.num_steps}" if norm.method == "t_aware" else "")
+            + (f", {levels} levels" if norm.method == "t_aware" else "")
             + (", per channel" if norm.per_channel else ", one scale per layer") + ")")
 
     if snn_file is not None:

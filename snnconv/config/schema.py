@@ -287,6 +287,7 @@ class CellConfig:
     leak: bool = _key("bool")
     tau_mem: float = _positive()
     max_spikes_per_dt: int = _at_least_one()
+    burst: int = _at_least_one()
     v_init: float = _key("float")
     threshold_mode: str = _key("choice", choices=THRESHOLD_MODES)
     v_reset: float = _key("float")

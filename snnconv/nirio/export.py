@@ -37,7 +37,7 @@ APPROXIMATIONS = {
 REMEDIES = {
     "reset by subtraction": "convert with reset='zero' or 'to_value'",
     "threshold v >= v_thresh": "convert with threshold_mode='strict'",
-    "several spikes per step": "convert with max_spikes_per_dt=1",
+    "several spikes per step": "convert with max_spikes_per_dt=1 and burst=1",
     "refractory period": "convert with tau_refrac=0",
     "initial potential v_init": "convert with v_init=0",
     "Poisson input": "convert with poisson_input=False",

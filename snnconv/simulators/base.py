@@ -253,7 +253,7 @@ def if_neuron_options(config) -> dict:
     return dict(v_thresh=cell.v_thresh, reset=cell.reset, tau_refrac=cell.tau_refrac,
                 dt=sim.dt, tau_mem=cell.tau_mem if cell.leak else None,
                 max_spikes_per_dt=cell.max_spikes_per_dt, v_init=cell.v_init,
-                threshold_mode=cell.threshold_mode, v_reset=cell.v_reset,
+                burst=cell.burst, threshold_mode=cell.threshold_mode, v_reset=cell.v_reset,
                 poisson_input=inp.poisson_input, input_rate=inp.input_rate, seed=sim.seed,
                 max2avg_pool=config.conversion.max2avg_pool)
 

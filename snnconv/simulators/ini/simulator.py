@@ -40,14 +40,21 @@ class IniSimulator(Simulator):
                 v_init: float = defaults.V_INIT, poisson_input: bool = False, input_rate: float = 1000.0,
                 seed: int | None = None, max2avg_pool: bool = False,
                 threshold_mode: str = "inclusive", v_reset: float = 0.0,
-                clip_windows: bool = False, merge_delay: float | None = None):
-        """``clip_windows`` (``ttfs_exact``): time windows of length 1 (the
+                burst: int = 1, clip_windows: bool = False, merge_delay: float | None = None):
+        """``burst`` (rate code): up to ``burst`` times ``max_spikes_per_dt`` spikes
+        a step, each worth ``1 / burst`` of a spike of threshold ``v_thresh``:
+        the neurons have the threshold ``v_thresh / burst``, ``max_spikes_per_dt
+        * burst`` spikes a step and start at ``v_init / burst``, so a neuron
+        carries the same values in ``burst`` times finer steps (see
+        docs/low_latency.md, "Several spikes per step").
+        ``clip_windows`` (``ttfs_exact``): time windows of length 1 (the
         normalisation scale) instead of each layer's largest activation.
         ``merge_delay`` (``ttfs``, ``ttfs_dyn_thresh``): the delay, per layer of
         neurons, of a branch that reaches an ``Add`` or ``Concatenate`` through
         fewer layers than another (None: ``MERGE_DELAY[spike_code] * v_thresh``;
         0: none)."""
         spike_code = self.check_spike_code(spike_code)
+        burst = check_burst(burst, spike_code)
         if spike_code == "ttfs_exact":
             # exact TTFS neurons on the dt grid (their windows set the threshold; the
             # cell settings do not apply); the input is an analog current
@@ -58,10 +65,11 @@ class IniSimulator(Simulator):
             return build_ttfs_exact_model(graph, float(dt), clip_windows=clip_windows,
                                           max2avg_pool=max2avg_pool)[0]
         if spike_code == "rate":
-            neuron = {"model": "if", "v_thresh": float(v_thresh), "reset": reset,
+            neuron = {"model": "if", "v_thresh": float(v_thresh) / burst, "reset": reset,
                       "tau_refrac": float(tau_refrac), "dt": float(dt),
                       "tau_mem": None if tau_mem is None else float(tau_mem),
-                      "max_spikes_per_dt": int(max_spikes_per_dt), "v_init": float(v_init),
+                      "max_spikes_per_dt": int(max_spikes_per_dt) * burst,
+                      "v_init": float(v_init) / burst,
                       "threshold_mode": threshold_mode, "v_reset": float(v_reset)}
         else:
             # TTFS neurons fire once, reset to zero and stay refractory: the
@@ -170,3 +178,14 @@ def _readout_time(out) -> float | None:
     if isinstance(neuron, TTFSExactNeuron) and not neuron.fires:
         return neuron.window[1] * neuron.dt
     return None
+
+
+def check_burst(burst, spike_code: str) -> int:
+    """``cell.burst`` as an int >= 1; other than 1 only for the rate code."""
+    if isinstance(burst, bool) or not float(burst).is_integer() or int(burst) < 1:
+        raise ConfigError(f"cell.burst = {burst}: expected an integer >= 1 (1: one spike "
+                          "of threshold v_thresh at a time)")
+    if int(burst) != 1 and spike_code != "rate":
+        raise ConfigError(f"cell.burst = {burst} applies to the rate code only; spike_code "
+                          f"{spike_code} fires once per neuron: set cell.burst = 1")
+    return int(burst)
