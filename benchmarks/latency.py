@@ -35,6 +35,7 @@ training images, the accuracy the first ``--num`` test images. Writes ``latency.
     python benchmarks/latency.py --models fashion_resnet --steps 8 16 32 --rows light qcfs
     python benchmarks/latency.py --steps 4 8 --rows light finetune     # issue 23's rows
     python benchmarks/latency.py --percentile 99.9 --layerwise         # the former defaults
+    python benchmarks/latency.py --burst 4 --rows "percentile v0.5" light   # 4 spikes a step
 
 The full MNIST and Fashion-MNIST files are read from ``../shared/data/``
 (``--mnist``, ``--fashion``); without them the bundled subsets are used.
@@ -99,22 +100,25 @@ def within_1pt(curve: np.ndarray, ann: float) -> int | None:
 def run_row(row: str, graph, x_cal, x, y, steps, calibration_steps, train=None,
             percentile: float = defaults.PERCENTILE, per_channel: bool = defaults.PER_CHANNEL,
             teacher=None, distillation: float = defaults.FINETUNE_DISTILLATION,
-            finetune_options=None):
+            finetune_options=None, burst: int = 1):
     """``({T: accuracy}, {T: calibration (and fine-tuning) seconds}, curve or None)``
     of one row; ``train``: the labelled ``(x, y)`` the ``finetune`` row trains on,
     ``teacher``: the ANN it distils with the weight ``distillation``;
-    ``finetune_options``: ``{T: more snnconv.finetune arguments}``."""
+    ``finetune_options``: ``{T: more snnconv.finetune arguments}``; ``burst``: the
+    neurons' ``burst`` (the T-aware scales then optimise for ``burst * T`` levels)."""
     norm = dict(percentile=percentile, per_channel=per_channel)
     if row in ("percentile", "percentile v0.5", "qcfs"):
         v_init = 0.0 if row == "percentile" else 0.5
         g = snnconv.normalize(graph, x_cal, method="percentile", **norm)
-        curve = accuracy_curve(snnconv.convert(g, v_init=v_init), x, y, max(steps))
+        curve = accuracy_curve(snnconv.convert(g, v_init=v_init, burst=burst), x, y,
+                               max(steps))
         return {t: float(curve[t - 1]) for t in steps}, {}, curve
     acc, seconds = {}, {}
     for t in steps:
         method = "t_aware" if row in ("t_aware", "t_aware+light", "advanced") else "percentile"
-        g = snnconv.normalize(graph, x_cal, method=method, num_steps=t, v_init=0.5, **norm)
-        snn = snnconv.convert(g, v_init=0.5)
+        g = snnconv.normalize(graph, x_cal, method=method, num_steps=t * burst, v_init=0.5,
+                              **norm)
+        snn = snnconv.convert(g, v_init=0.5, burst=burst)
         calibration = CALIBRATION.get(row)
         if calibration and t in calibration_steps:
             start = time.perf_counter()
@@ -149,6 +153,8 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, nargs="+", default=[defaults.FINETUNE_EPOCHS],
                     help="finetune row: epochs, one for every T or one per --steps value "
                          f"(default {defaults.FINETUNE_EPOCHS}, snnconv's)")
+    ap.add_argument("--burst", type=int, default=1,
+                    help="the neurons' cell.burst: up to that many spikes a step (default 1)")
     ap.add_argument("--max-shift", type=int, default=defaults.FINETUNE_MAX_SHIFT,
                     help="finetune row: random shifts of the training images, pixels "
                          f"(default {defaults.FINETUNE_MAX_SHIFT}, snnconv's)")
@@ -197,7 +203,8 @@ def main(argv=None) -> int:
                 train = (np.asarray(xt[:len(xt)], np.float32), yt)
             acc, seconds, curve = run_row(row, graph, x_cal, x, y, steps, calibration_steps,
                                           train, args.percentile, args.per_channel,
-                                          ann, args.distillation, finetune_options)
+                                          ann, args.distillation, finetune_options,
+                                          args.burst)
             reached = [t for t in steps if t in acc and acc[t] >= ann_acc - 0.01]
             entry = {"ann": ann_acc, "accuracy": acc, "calibration_seconds": seconds,
                      "within_1pt": within_1pt(curve, ann_acc) if curve is not None
