@@ -196,6 +196,10 @@ def accuracy_advice(data: dict, config_text: str = "") -> str | None:
     if get("cell", "reset") == "zero":
         hints.append("cell.reset = subtraction (reset to zero loses the charge above threshold)")
     hints.append("more time steps (simulation.duration)")
+    if code == "rate" and get("cell", "burst", "1") == "1" and \
+            get("simulation", "simulator", "INI").upper() == "INI":
+        hints.append("cell.burst = 4 (up to 4 spikes a step, each worth a quarter: deep "
+                     "networks reach the ANN in far fewer steps; docs/low_latency.md)")
     hints.append("normalization.percentile = 99.99 or method = max (fewer saturated neurons)")
     if get("cell", "max_spikes_per_dt", "1") == "1":
         hints.append("cell.max_spikes_per_dt > 1 when layers saturate")

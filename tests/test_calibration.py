@@ -52,6 +52,18 @@ def test_calibration_reduces_each_layers_mean_error_on_held_out_data(cnn, method
         assert after[layer] < factor * before[layer], (layer, before, after)
 
 
+def test_light_calibration_corrects_a_network_of_bursting_neurons(cnn):
+    """With cell.burst the top rate is burst spikes a step of a quarter each: calibration
+    targets the same clipped activations and shifts the same biases."""
+    graph, _, x_cal, x_held = cnn
+    snn = snnconv.convert(graph, v_init=0.0, burst=4)
+    before = _mean_abs(conversion_errors(snn, graph, x_held, T))
+    calibrated = snnconv.calibrate(snn, graph, x_cal, num_steps=T, method="light")
+    after = _mean_abs(conversion_errors(calibrated, graph, x_held, T))
+    for layer in before:
+        assert after[layer] < 0.6 * before[layer], (layer, before, after)
+
+
 def test_calibration_returns_a_copy_and_none_returns_the_network(cnn):
     graph, snn, x_cal, _ = cnn
     kernel = snn.get_layer("conv1").bias.numpy().copy()

@@ -95,6 +95,13 @@ def test_far_below_the_ann_gets_advice_in_the_summary(tmp_path):
     advice = data["advice"]
     assert "20.00 %" in advice and "88.00 %" in advice and "ann_vs_snn.png" in advice
     assert "conv_a, r = 0.40" in advice and "cell.reset = subtraction" in advice
+    assert "cell.burst = 4" in advice
+    # a run that already bursts, or on another simulator, is not told to
+    bursting = accuracy_advice({"ann_accuracy": 0.88, "snn_accuracy": 0.2},
+                               config.replace("[cell]\n", "[cell]\nburst = 4\n"))
+    brian = accuracy_advice({"ann_accuracy": 0.88, "snn_accuracy": 0.2},
+                            config + "[simulation]\nsimulator = brian2\n")
+    assert "cell.burst" not in bursting and "cell.burst" not in brian
     assert json.loads((tmp_path / "far" / "summary.json").read_text())["advice"] == advice
     ttfs = accuracy_advice({"ann_accuracy": 0.88, "snn_accuracy": 0.11},
                            "[conversion]\nspike_code = ttfs_dyn_thresh\n")
