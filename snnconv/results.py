@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, SnnconvError
 from .evaluation import EvaluationResult
 
 #: an SNN this many points (as a fraction) below the ANN gets advice in its summary
@@ -196,14 +196,23 @@ def accuracy_advice(data: dict, config_text: str = "") -> str | None:
     if get("cell", "reset") == "zero":
         hints.append("cell.reset = subtraction (reset to zero loses the charge above threshold)")
     hints.append("more time steps (simulation.duration)")
-    if code == "rate" and get("cell", "burst", "1") == "1" and \
-            get("simulation", "simulator", "INI").upper() == "INI":
+    if get("cell", "burst", "1") == "1" and code in _bursting_codes(
+            get("simulation", "simulator", "INI")):
         hints.append("cell.burst = 4 (up to 4 spikes a step, each worth a quarter: deep "
                      "networks reach the ANN in far fewer steps; docs/low_latency.md)")
     hints.append("normalization.percentile = 99.99 or method = max (fewer saturated neurons)")
     if get("cell", "max_spikes_per_dt", "1") == "1":
         hints.append("cell.max_spikes_per_dt > 1 when layers saturate")
     return text + ". What usually helps: " + "; ".join(hints) + "."
+
+
+def _bursting_codes(simulator: str) -> tuple[str, ...]:
+    """The spike codes whose neurons take ``cell.burst`` on that simulator."""
+    from .simulators import get_simulator
+    try:
+        return get_simulator(simulator).bursts
+    except SnnconvError:
+        return ()
 
 
 def summary(result: EvaluationResult | None, ann_accuracy: float | None,

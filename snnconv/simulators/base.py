@@ -94,6 +94,8 @@ class Simulator:
     calibrates: ClassVar[tuple[str, ...]] = ()
     # the spike codes whose networks :meth:`finetune` fine-tunes (none: it refuses)
     finetunes: ClassVar[tuple[str, ...]] = ()
+    # the spike codes whose neurons take cell.burst other than 1 (none: it refuses)
+    bursts: ClassVar[tuple[str, ...]] = ()
 
     # -- conversion ------------------------------------------------------------
     def convert(self, graph, spike_code: str = "rate", **options):

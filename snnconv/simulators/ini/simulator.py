@@ -33,6 +33,7 @@ class IniSimulator(Simulator):
     file_suffix = ".keras"
     calibrates = ("rate",)
     finetunes = ("rate",)
+    bursts = ("rate",)
 
     def convert(self, graph: Graph, spike_code: str = "rate", *, v_thresh: float = 1.0,
                 reset: str = "subtraction", tau_refrac: float = 0.0, dt: float = 1.0,
