@@ -59,6 +59,21 @@ def test_xla_equals_graph_on_a_branched_network(branched, case):
     _same(simulate_batch(snn, x, 33, engine="graph"), simulate_batch(snn, x, 33, engine="xla"))
 
 
+@pytest.mark.parametrize("case", ["ttfs", "ttfs_dyn_thresh"])
+def test_early_stopping_under_xla_with_several_steps_per_pass(branched, case):
+    """XLA takes this small network's steps 5 per pass; the samples still stop
+    at the step they decide, inside a pass."""
+    graph, x = branched
+    snn = snnconv.convert(graph, **CASES[case])
+    a = simulate_batch(snn, x, 33, early_stopping=True, engine="graph")
+    b = simulate_batch(snn, x, 33, early_stopping=True, engine="xla")
+    _same(a, b)
+    # it stopped: the steps it skipped would have spent synaptic operations
+    full = simulate_batch(snn, x, 33, early_stopping=False, engine="xla")
+    assert b.synops.sum() < full.synops.sum()
+    np.testing.assert_array_equal(b.readout[:, -1].argmax(1), full.readout[:, -1].argmax(1))
+
+
 def test_xla_equals_graph_on_the_bundled_cnn_with_early_stopping(bundled):
     x = bundled.data.x_test[:40]
     for code, stop in (("rate", False), ("ttfs", True)):
