@@ -81,7 +81,7 @@ def if_step(current, state: IFState, p: IFParams):
     else:
         n = ops.clip(ops.floor(v / p.v_thresh), 0.0, float(p.max_spikes_per_dt))
     if p.reset == "subtraction":
-        v = v - n * p.v_thresh
+        v = v - (n if p.v_thresh == 1.0 else n * p.v_thresh)
     elif p.reset == "to_value":
         v = ops.where(n > 0, p.v_reset, v)
     else:
