@@ -131,3 +131,18 @@ def test_nir_export_refuses_bursts_naming_the_setting(branched, tmp_path):
     snn = snnconv.convert(branched[0], burst=2, max2avg_pool=True)
     with pytest.raises(Exception, match="burst=1"):
         snnconv.export_nir(snn, tmp_path / "net.nir")
+
+
+def test_every_backend_takes_burst_only_where_it_says_so():
+    """Simulator.bursts decides, one check for all backends (config and API)."""
+    from snnconv.simulators import SIMULATORS, get_simulator
+    for name in SIMULATORS:
+        sim = get_simulator(name)
+        for code in sim.spike_codes or ("rate",):
+            assert sim.check_burst(1, code) == 1
+            if code in sim.bursts:
+                assert sim.check_burst(4, code) == 4
+            else:
+                with pytest.raises(ConfigError, match="cell.burst = 4"):
+                    sim.check_burst(4, code)
+    assert get_simulator("INI").bursts == ("rate",)

@@ -141,6 +141,8 @@ class Simulator:
             raise ConfigError(self._no_calibration(method, code))
         if converting and config.finetune.enabled and code not in self.finetunes:
             raise ConfigError(self._no_finetuning(code))
+        if converting:
+            self.check_burst(config.cell.burst, code)
 
     def check_spike_code(self, spike_code: str) -> str:
         """``spike_code`` in its canonical name, or a ConfigError if not made here."""
@@ -149,6 +151,23 @@ class Simulator:
             raise ConfigError(f"simulator {self.name} has no spike code {spike_code!r}; "
                               f"{self._codes_text()}")
         return code
+
+    def check_burst(self, burst, spike_code: str) -> int:
+        """``cell.burst`` as an int >= 1, or a ConfigError where this backend's
+        ``spike_code`` takes only 1 (see :attr:`bursts`)."""
+        if isinstance(burst, bool) or not float(burst).is_integer() or int(burst) < 1:
+            raise ConfigError(f"cell.burst = {burst}: expected an integer >= 1 (1: one spike "
+                              "of threshold v_thresh at a time)")
+        burst = int(burst)
+        if burst != 1 and not self.bursts:
+            raise ConfigError(f"cell.burst = {burst} cannot be used with simulation.simulator = "
+                              f"{self.name}: its neurons fire at most once per time step (or "
+                              "set their spikes per step themselves); set it to 1")
+        if burst != 1 and spike_code not in self.bursts:
+            raise ConfigError(f"cell.burst = {burst} applies to the {', '.join(self.bursts)} "
+                              f"code only; spike_code {spike_code} fires once per neuron: set "
+                              "cell.burst = 1")
+        return burst
 
     def _codes_text(self) -> str:
         codes = self.spike_codes

@@ -231,7 +231,7 @@ class Brian2Network:
 def build_brian2_network(graph: Graph, *, v_thresh: float = 1.0, reset: str = "subtraction",
                          tau_refrac: float = 0.0, dt: float = 1.0, tau_mem: float | None = None,
                          max_spikes_per_dt: int = 1, v_init: float = defaults.V_INIT,
-                         burst: int = 1, threshold_mode: str = "inclusive", v_reset: float = 0.0,
+                         threshold_mode: str = "inclusive", v_reset: float = 0.0,
                          poisson_input: bool = False, input_rate: float = 1000.0,
                          seed: int | None = None, max2avg_pool: bool = False,
                          codegen_target: str = "numpy") -> Brian2Network:
@@ -240,10 +240,6 @@ def build_brian2_network(graph: Graph, *, v_thresh: float = 1.0, reset: str = "s
         raise ConfigError(f"cell.max_spikes_per_dt = {max_spikes_per_dt} cannot be used with "
                           "simulation.simulator = brian2: a Brian 2 neuron fires at most once "
                           "per time step; set it to 1")
-    if int(burst) != 1:
-        raise ConfigError(f"cell.burst = {burst} cannot be used with simulation.simulator = "
-                          "brian2: a Brian 2 neuron fires at most once per time step; set it "
-                          "to 1")
     if codegen_target not in CODEGEN_TARGETS:
         raise ConfigError(f"brian2.codegen_target = {codegen_target}: allowed "
                           f"{', '.join(CODEGEN_TARGETS)}")

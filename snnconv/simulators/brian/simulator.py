@@ -21,7 +21,9 @@ class Brian2Simulator(Simulator):
     def convert(self, graph, spike_code: str = "rate", **options) -> Brian2Network:
         """Options: the INI simulator's cell and input options, plus ``codegen_target``
         (``"numpy"`` or ``"cython"``)."""
-        self.check_spike_code(spike_code)
+        code = self.check_spike_code(spike_code)
+        # burst is one of the INI neurons' options; Brian 2's fire once a step
+        self.check_burst(options.pop("burst", 1), code)
         return build_brian2_network(graph, **options)
 
     def options_from_config(self, config) -> dict:

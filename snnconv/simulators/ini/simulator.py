@@ -55,7 +55,7 @@ class IniSimulator(Simulator):
         fewer layers than another (None: ``MERGE_DELAY[spike_code] * v_thresh``;
         0: none)."""
         spike_code = self.check_spike_code(spike_code)
-        burst = check_burst(burst, spike_code)
+        burst = self.check_burst(burst, spike_code)
         if spike_code == "ttfs_exact":
             # exact TTFS neurons on the dt grid (their windows set the threshold; the
             # cell settings do not apply); the input is an analog current
@@ -179,14 +179,3 @@ def _readout_time(out) -> float | None:
     if isinstance(neuron, TTFSExactNeuron) and not neuron.fires:
         return neuron.window[1] * neuron.dt
     return None
-
-
-def check_burst(burst, spike_code: str) -> int:
-    """``cell.burst`` as an int >= 1; other than 1 only for the rate code."""
-    if isinstance(burst, bool) or not float(burst).is_integer() or int(burst) < 1:
-        raise ConfigError(f"cell.burst = {burst}: expected an integer >= 1 (1: one spike "
-                          "of threshold v_thresh at a time)")
-    if int(burst) != 1 and spike_code != "rate":
-        raise ConfigError(f"cell.burst = {burst} applies to the rate code only; spike_code "
-                          f"{spike_code} fires once per neuron: set cell.burst = 1")
-    return int(burst)

@@ -58,9 +58,7 @@ class XyloSimulator(Simulator):
                               ("cell.v_init", cell.v_init != 0,
                                "Xylo neurons start at 0; set it to 0"),
                               ("cell.threshold_mode", cell.threshold_mode != "inclusive",
-                               "Xylo neurons fire at V >= threshold; set it to inclusive"),
-                              ("cell.burst", cell.burst != 1,
-                               "the Xylo backend sets its own spikes per step; set it to 1")):
+                               "Xylo neurons fire at V >= threshold; set it to inclusive")):
             if bad:
                 raise ConfigError(f"{key} = {getattr(cell, key.split('.')[1])} cannot be "
                                   f"used with simulation.simulator = xylo: {why}")
