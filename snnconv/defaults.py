@@ -14,6 +14,14 @@ from __future__ import annotations
 
 # initial membrane potential of the rate-coded IF/LIF neurons, in thresholds
 V_INIT = 0.5
+# cell.burst: "auto" gives the rate-coded IF/LIF neurons of a backend that takes
+# bursts (INI) up to AUTO_BURST spikes a step, each worth 1/AUTO_BURST (threshold
+# v_thresh / AUTO_BURST): deep networks come within a point of the ANN in far
+# fewer steps, with fewer SynOps until then (docs/low_latency.md, "Several spikes
+# per step"). Neurons that must be binary (other backends, the TTFS codes, reset
+# to a value, refractory periods, QCFS-trained nodes) keep 1.
+BURST = "auto"
+AUTO_BURST = 4
 
 # snnconv.normalize
 NORMALIZATION_METHOD = "percentile"

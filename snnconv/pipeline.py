@@ -47,6 +47,7 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
     from .parsing import load_model, parse
     from .results import staged_run_dir, write_results
     from .simulators import get_simulator, simulator_for_file
+    from .simulators.base import normalize_spike_code
 
     # the backend: the config's simulator, or the one that loads the saved network;
     # settings it cannot honour are refused before any work
@@ -89,7 +90,9 @@ def run(config, snn_file=None, check_only: bool = False) -> RunOutcome:
     if tools.normalize and snn_file is None:
         x_norm, n_norm = data["norm"]
         # with cell.burst = k a neuron's count over T steps has k * T levels
-        levels = (norm.num_steps or sim.num_steps) * config.cell.burst
+        burst = backend.check_burst(config.cell.burst, normalize_spike_code(
+            config.conversion.spike_code), graph, config.cell.reset, config.cell.tau_refrac)
+        levels = (norm.num_steps or sim.num_steps) * burst
         graph = normalize(graph, x_norm, method=norm.method, percentile=norm.percentile,
                           batch_size=norm.batch_size, per_channel=norm.per_channel,
                           num_steps=levels, v_init=config.cell.v_init / config.cell.v_thresh)

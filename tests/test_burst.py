@@ -57,8 +57,8 @@ def test_burst_is_the_three_cell_keys_it_stands_for(branched):
     graph, x = branched
     a = simulate_batch(snnconv.convert(graph, burst=3, v_thresh=1.5, max_spikes_per_dt=2,
                                        v_init=0.6), x, 12, engine="graph")
-    b = simulate_batch(snnconv.convert(graph, v_thresh=0.5, max_spikes_per_dt=6, v_init=0.2),
-                       x, 12, engine="graph")
+    b = simulate_batch(snnconv.convert(graph, v_thresh=0.5, max_spikes_per_dt=6, v_init=0.2,
+                                       burst=1), x, 12, engine="graph")
     np.testing.assert_array_equal(a.readout, b.readout)
     for name in a.spikes:
         np.testing.assert_array_equal(a.spikes[name], b.spikes[name])
@@ -146,3 +146,91 @@ def test_every_backend_takes_burst_only_where_it_says_so():
                 with pytest.raises(ConfigError, match="cell.burst = 4"):
                     sim.check_burst(4, code)
     assert get_simulator("INI").bursts == ("rate",)
+
+
+def _neuron(snn, name):
+    neuron = snn.get_layer(name).neuron
+    return neuron.v_thresh, neuron.max_spikes_per_dt, neuron.v_init
+
+
+def test_auto_is_the_default_and_gives_the_plain_rate_code_four_spikes_a_step(branched):
+    """The API's default (cell.burst = auto) is defaults.AUTO_BURST spikes a step,
+    the same network as burst = 4 spike for spike."""
+    from snnconv import defaults
+    graph, x = branched
+    assert (defaults.BURST, defaults.AUTO_BURST) == ("auto", 4)
+    auto, four = snnconv.convert(graph), snnconv.convert(graph, burst=4)
+    assert _neuron(auto, "a") == _neuron(four, "a") == (0.25, 4, 0.125)
+    a = simulate_batch(auto, x, 6, engine="graph")
+    b = simulate_batch(four, x, 6, engine="graph")
+    np.testing.assert_array_equal(a.readout, b.readout)
+    for name in a.spikes:
+        np.testing.assert_array_equal(a.spikes[name], b.spikes[name])
+
+
+@pytest.mark.parametrize("options", [{"reset": "zero"}, {"reset": "to_value", "v_reset": 0.1},
+                                     {"tau_refrac": 1.0}])
+def test_auto_keeps_binary_spikes_where_the_neurons_are_not_the_plain_rate_code(branched,
+                                                                                 options):
+    snn = snnconv.convert(branched[0], **options)
+    assert _neuron(snn, "a") == (1.0, 1, 0.5)
+
+
+def test_auto_keeps_binary_spikes_for_a_network_trained_with_qcfs():
+    """QCFS's conversion is exact with one spike of the trained threshold a step."""
+    inp = keras.Input((4,))
+    hidden = keras.layers.Dense(3, name="hidden")(inp)
+    hidden = snnconv.layers.QCFS(levels=4, name="q")(hidden)
+    model = keras.Model(inp, keras.layers.Dense(2, activation="softmax", name="out")(hidden))
+    graph = snnconv.parse(model)
+    assert any(node.params.get("qcfs") for node in graph.nodes)
+    snn = snnconv.convert(graph)
+    v_thresh, spikes, v_init = next(_neuron(snn, lay.name) for lay in snn.layers
+                                    if getattr(lay, "neuron", None) is not None)
+    assert spikes == 1 and v_init == pytest.approx(0.5 * v_thresh)
+    four = snnconv.convert(graph, burst=4)
+    assert next(lay.neuron.max_spikes_per_dt for lay in four.layers
+                if getattr(lay, "neuron", None) is not None) == 4
+
+
+def test_auto_is_one_wherever_bursts_do_not_apply():
+    from snnconv.simulators import SIMULATORS, get_simulator
+    for name in SIMULATORS:
+        sim = get_simulator(name)
+        for code in sim.spike_codes or ("rate",):
+            assert sim.check_burst("auto", code) == (4 if code in sim.bursts else 1), (name, code)
+
+
+@pytest.mark.parametrize("code", ["ttfs", "ttfs_dyn_thresh", "ttfs_exact"])
+def test_the_ttfs_codes_convert_with_the_default_burst(branched, code):
+    snn = snnconv.convert(branched[0], spike_code=code)
+    assert not any(getattr(getattr(lay, "neuron", None), "max_spikes_per_dt", 1) > 1
+                   for lay in snn.layers)
+
+
+def test_config_reads_auto_and_integers_and_says_what_it_takes(tmp_path):
+    from snnconv.config import load_config
+    for text, value in (("auto", "auto"), ("AUTO", "auto"), ("3", 3)):
+        cfg = write_bundled_config(tmp_path / "c.ini", 5, {"duration": 3},
+                                   extra=f"[cell]\nburst = {text}\n")
+        assert load_config(cfg).cell.burst == value
+    cfg = write_bundled_config(tmp_path / "c.ini", 5, {"duration": 3},
+                               extra="[cell]\nburst = many\n")
+    with pytest.raises(ConfigError, match=r"cell.burst.*an integer >= 1 or auto"):
+        load_config(cfg)
+
+
+def test_snnconv_run_with_the_template_default_bursts_and_normalises_for_its_levels(
+        tmp_path, capsys):
+    """The template's cell.burst = auto: four spikes a step, and the T-aware
+    normalisation over 4 T levels."""
+    from snnconv.cli import main
+    cfg = write_bundled_config(tmp_path / "c.ini", 50, {"num_to_test": 20, "duration": 3,
+                                                       "batch_size": 20})
+    cfg.write_text(cfg.read_text().replace("num_norm_samples = 50",
+                                           "num_norm_samples = 50\nmethod = t_aware")
+                   .replace("verbose = 0", "verbose = 1"))
+    assert main(["run", str(cfg)]) == 0
+    assert "12 levels" in capsys.readouterr().out
+    snn = snnconv.load_snn(next((tmp_path / "out").rglob("*.keras")))
+    assert _neuron(snn, "conv1") == (0.25, 4, 0.125)

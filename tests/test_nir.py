@@ -493,10 +493,11 @@ def test_inexpressible_features_are_refused_or_approximated(options, feature, ml
 
 
 def test_approximation_of_default_snn_resets_to_zero(mlp, tmp_path):
-    """The default SNN (reset by subtraction, v >= threshold) exports with --approximate
-    as a graph whose neurons reset to 0; importing it simulates the NIR-mode SNN."""
+    """The default SNN with binary spikes (burst 1; reset by subtraction, v >= threshold)
+    exports with --approximate as a graph whose neurons reset to 0; importing it
+    simulates the NIR-mode SNN."""
     graph, x = mlp
-    default = snnconv.convert(graph)
+    default = snnconv.convert(graph, burst=1)
     path = tmp_path / "approx.nir"
     snnconv.export_nir(default, path, approximate=True)
     g = nir.read(path)

@@ -98,9 +98,10 @@ def test_python_api_matches_issue_example():
     data = snnconv.load_dataset(bundled_dataset_path(), (28, 28, 1), 1 / 255)
     graph = snnconv.parse(ann)
     graph = snnconv.normalize(graph, data.x_norm[:200], method="percentile", percentile=99.9)
-    # neurons starting at rest (the default starts them at half the threshold,
-    # which is accurate from the first steps), so the curve rises visibly
-    snn = snnconv.convert(graph, simulator="INI", spike_code="rate", v_init=0.0)
+    # neurons starting at rest, one spike a step (the defaults, half the threshold
+    # and up to four spikes of a quarter a step, are accurate from the first
+    # steps), so the curve rises visibly
+    snn = snnconv.convert(graph, simulator="INI", spike_code="rate", v_init=0.0, burst=1)
     result = snnconv.evaluate(snn, data.x_test[:100], data.y_test[:100], duration=30,
                               batch_size=50, progress=False)
     assert result.accuracy_per_step.shape == (30,)

@@ -86,7 +86,8 @@ def test_conv1d_maps_when_its_unrolled_matrix_fits():
     assert net.layers == [("conv", 36)] and net.spec.num_inputs == 16
     # the layer's non-zero input weights are the convolution's taps: 3 taps x 2 channels
     assert set((net.spec.weights_in != 0).sum(axis=0).tolist()) <= {6}
-    ini = snnconv.evaluate(snnconv.convert(graph), x, np.zeros(50), num_steps=50,
+    # the INI network with binary spikes, as Xylo's neurons fire them
+    ini = snnconv.evaluate(snnconv.convert(graph, burst=1), x, np.zeros(50), num_steps=50,
                            progress=False)
     xy = snnconv.evaluate(net, x, np.zeros(50), num_steps=50, progress=False)
     assert abs(ini.spikes_per_neuron["conv"] - xy.spikes_per_neuron["conv"]) \

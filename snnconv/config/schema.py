@@ -42,6 +42,7 @@ class KeySpec:
 
     kind: ``bool``, ``int``, ``float``, ``str``, ``choice``, ``path`` or ``ints``
     (a comma-separated list of integers, e.g. layer sizes).
+    ``words``: names an ``int`` key also takes (e.g. ``auto``), kept as strings.
     ``path`` keys are only type-checked here (a string); the loader resolves
     them against the config file's folder and checks existence.
     """
@@ -54,6 +55,7 @@ class KeySpec:
     choices: tuple = ()
     aliases: dict = dataclasses.field(default_factory=dict)
     optional: bool = False  # empty value allowed (str/path; int/float: empty = None)
+    words: tuple = ()
 
     def describe(self) -> str:
         """What the key accepts, for error messages."""
@@ -72,7 +74,8 @@ class KeySpec:
                 bounds.append(f"{'>=' if self.min_inclusive else '>'} {_fmt_num(self.min)}")
             if self.max is not None:
                 bounds.append(f"{'<=' if self.max_inclusive else '<'} {_fmt_num(self.max)}")
-            return noun + (" " + " and ".join(bounds) if bounds else "")
+            text = noun + (" " + " and ".join(bounds) if bounds else "")
+            return text + "".join(f" or {word}" for word in self.words)
         if self.kind == "path":
             return "a path" + (" (may be empty)" if self.optional else "")
         if self.kind == "ints":
@@ -101,6 +104,9 @@ class KeySpec:
             except KeyError:
                 raise ValueProblem(f"expected {self.describe()}") from None
         if self.kind == "int":
+            for word in self.words:
+                if text.lower() == word.lower():
+                    return word
             try:
                 value = int(text)
             except ValueError:
@@ -287,7 +293,7 @@ class CellConfig:
     leak: bool = _key("bool")
     tau_mem: float = _positive()
     max_spikes_per_dt: int = _at_least_one()
-    burst: int = _at_least_one()
+    burst: Any = _key("int", min=1, words=("auto",))
     v_init: float = _key("float")
     threshold_mode: str = _key("choice", choices=THRESHOLD_MODES)
     v_reset: float = _key("float")

@@ -23,6 +23,7 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
+from .. import defaults
 from ..choices import SPIKE_CODE_ALIASES
 from ..errors import ConfigError
 
@@ -152,21 +153,32 @@ class Simulator:
                               f"{self._codes_text()}")
         return code
 
-    def check_burst(self, burst, spike_code: str) -> int:
+    def check_burst(self, burst, spike_code: str, graph=None, reset: str = "subtraction",
+                    tau_refrac: float = 0.0) -> int:
         """``cell.burst`` as an int >= 1, or a ConfigError where this backend's
-        ``spike_code`` takes only 1 (see :attr:`bursts`)."""
-        if isinstance(burst, bool) or not float(burst).is_integer() or int(burst) < 1:
-            raise ConfigError(f"cell.burst = {burst}: expected an integer >= 1 (1: one spike "
-                              "of threshold v_thresh at a time)")
+        ``spike_code`` takes only 1 (see :attr:`bursts`).
+
+        ``"auto"`` (the default) is :data:`snnconv.defaults.AUTO_BURST` where this
+        backend's ``spike_code`` takes bursts and the neurons are the plain rate
+        code's (reset by subtraction, no refractory period, no node of ``graph``
+        trained with QCFS, whose neurons are exact with one spike a step), else 1.
+        """
+        if isinstance(burst, str) and burst.lower() == "auto":
+            plain = (spike_code in self.bursts and reset == "subtraction"
+                     and not tau_refrac and not _has_qcfs(graph))
+            return defaults.AUTO_BURST if plain else 1
+        if isinstance(burst, bool) or not _is_integer(burst) or int(burst) < 1:
+            raise ConfigError(f"cell.burst = {burst}: expected an integer >= 1 or auto (1: one "
+                              "spike of threshold v_thresh at a time)")
         burst = int(burst)
         if burst != 1 and not self.bursts:
             raise ConfigError(f"cell.burst = {burst} cannot be used with simulation.simulator = "
                               f"{self.name}: its neurons fire at most once per time step (or "
-                              "set their spikes per step themselves); set it to 1")
+                              "set their spikes per step themselves); set it to 1 or auto")
         if burst != 1 and spike_code not in self.bursts:
             raise ConfigError(f"cell.burst = {burst} applies to the {', '.join(self.bursts)} "
                               f"code only; spike_code {spike_code} fires once per neuron: set "
-                              "cell.burst = 1")
+                              "cell.burst = 1 or auto")
         return burst
 
     def _codes_text(self) -> str:
@@ -277,6 +289,17 @@ def if_neuron_options(config) -> dict:
                 burst=cell.burst, threshold_mode=cell.threshold_mode, v_reset=cell.v_reset,
                 poisson_input=inp.poisson_input, input_rate=inp.input_rate, seed=sim.seed,
                 max2avg_pool=config.conversion.max2avg_pool)
+
+
+def _is_integer(value) -> bool:
+    try:
+        return float(value).is_integer()
+    except (TypeError, ValueError):
+        return False
+
+
+def _has_qcfs(graph) -> bool:
+    return graph is not None and any(node.params.get("qcfs") for node in graph.nodes)
 
 
 def normalize_spike_code(code: str) -> str:

@@ -41,13 +41,18 @@ class IniSimulator(Simulator):
                 v_init: float = defaults.V_INIT, poisson_input: bool = False, input_rate: float = 1000.0,
                 seed: int | None = None, max2avg_pool: bool = False,
                 threshold_mode: str = "inclusive", v_reset: float = 0.0,
-                burst: int = 1, clip_windows: bool = False, merge_delay: float | None = None):
+                burst: int | str = defaults.BURST, clip_windows: bool = False,
+                merge_delay: float | None = None):
         """``burst`` (rate code): up to ``burst`` times ``max_spikes_per_dt`` spikes
         a step, each worth ``1 / burst`` of a spike of threshold ``v_thresh``:
         the neurons have the threshold ``v_thresh / burst``, ``max_spikes_per_dt
         * burst`` spikes a step and start at ``v_init / burst``, so a neuron
         carries the same values in ``burst`` times finer steps (see
-        docs/low_latency.md, "Several spikes per step").
+        docs/low_latency.md, "Several spikes per step"). ``"auto"``:
+        :data:`snnconv.defaults.AUTO_BURST` for the rate code's neurons with a reset by
+        subtraction and no refractory period, 1 for the others and for nodes
+        trained with QCFS (:meth:`check_burst`); 1: binary spikes, as Brian 2,
+        NIR and Xylo take them.
         ``clip_windows`` (``ttfs_exact``): time windows of length 1 (the
         normalisation scale) instead of each layer's largest activation.
         ``merge_delay`` (``ttfs``, ``ttfs_dyn_thresh``): the delay, per layer of
@@ -55,7 +60,7 @@ class IniSimulator(Simulator):
         fewer layers than another (None: ``MERGE_DELAY[spike_code] * v_thresh``;
         0: none)."""
         spike_code = self.check_spike_code(spike_code)
-        burst = self.check_burst(burst, spike_code)
+        burst = self.check_burst(burst, spike_code, graph, reset, tau_refrac)
         if spike_code == "ttfs_exact":
             # exact TTFS neurons on the dt grid (their windows set the threshold; the
             # cell settings do not apply); the input is an analog current
