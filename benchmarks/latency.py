@@ -62,6 +62,8 @@ MODELS = {   # name -> (file, data set)
     # made after the defaults were chosen, to check them on networks they were not tuned on
     "fashion_mobilenetv2": (REPO / "examples/models/fashion_mobilenetv2.keras", "fashion"),
     "fashion_inception": (REPO / "examples/models/fashion_inception.keras", "fashion"),
+    # made after cell.burst = auto had been chosen (pre-activation blocks, dense concatenation)
+    "fashion_densenet": (REPO / "examples/models/fashion_densenet.keras", "fashion"),
 }
 SUBSETS = {"mnist": REPO / "snnconv/data/mnist_subset.npz",
            "fashion": REPO / "snnconv/data/fashion_subset.npz"}
