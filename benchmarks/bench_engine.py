@@ -77,6 +77,10 @@ def main(argv=None) -> int:
     ap.add_argument("--engines", nargs="+", default=["graph", "xla"])
     ap.add_argument("--batches", type=int, default=3, help="batches per timed call (default 3)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--burst", default="1",
+                    help="the neurons' cell.burst (default 1: binary spikes, as SNN Toolbox's "
+                         "and SpikingJelly's neurons fire them and as the figures in "
+                         "docs/benchmarks.md were measured; snnconv's default is auto)")
     ap.add_argument("--export-peer", type=Path, metavar="FILE",
                     help="fashion_resnet: write the network, samples and figures for the "
                          "SpikingJelly peer script to FILE (.npz)")
@@ -88,7 +92,8 @@ def main(argv=None) -> int:
         batch, steps = SETTINGS[name]
         ann, x_norm, x_test, y_test = network(name)
         graph = snnconv.normalize(snnconv.parse(ann), x_norm)
-        snn = snnconv.convert(graph)
+        snn = snnconv.convert(graph, burst=args.burst if args.burst == "auto"
+                              else int(args.burst))
         x = x_test[:batch * args.batches]
         y = y_test[:len(x)]
         ann_s = best_time(lambda: ann.predict_on_batch(x[:batch]), args.repeats * 5) / batch

@@ -49,7 +49,7 @@ def main():
     print(f"ANN forward: {ann_s / args.batch * 1e6:.2f} us per sample")
     print(f"{'spike code':<18}{'us / sample·step':>18}{'SNN(T) / (T x ANN)':>22}")
     for code in args.codes.split(","):
-        snn = snnconv.convert(graph, spike_code=code)
+        snn = snnconv.convert(graph, spike_code=code, burst=1)
         snn_s = best_time(lambda: simulate_batch(snn, x, args.steps), args.repeats)
         per_sample_step = snn_s / (args.batch * args.steps)
         print(f"{code:<18}{per_sample_step * 1e6:>18.2f}{snn_s / (args.steps * ann_s):>22.2f}")

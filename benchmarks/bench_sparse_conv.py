@@ -91,7 +91,7 @@ def densities(num: int) -> None:
     for name in ("mnist_cnn", "fashion_resnet"):
         batch, steps = bench_engine.SETTINGS[name]
         ann, x_norm, x_test, y_test = bench_engine.network(name)
-        snn = snnconv.convert(snnconv.normalize(snnconv.parse(ann), x_norm))
+        snn = snnconv.convert(snnconv.normalize(snnconv.parse(ann), x_norm), burst=1)
         result = snnconv.evaluate(snn, x_test[:num], y_test[:num], num_steps=steps,
                                   batch_size=batch, progress=False)
         shares = {lay.name: result.spikes_per_neuron[lay.name] / steps

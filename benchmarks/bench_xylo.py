@@ -51,7 +51,7 @@ def main():
         print(f"{label:<28} {seconds / per * 1e6:8.2f} µs per sample·step "
               f"({seconds:.3f} s per batch; shift {net.spec.weight_shift_rec})")
     ini = get_simulator("INI")
-    snn = ini.convert(graph)
+    snn = ini.convert(graph, burst=1)
     seconds = best_time(lambda: ini.simulate_batch(snn, x, args.steps), args.repeats)
     print(f"{'INI float rate SNN':<28} {seconds / per * 1e6:8.2f} µs per sample·step "
           f"({seconds:.3f} s per batch)")

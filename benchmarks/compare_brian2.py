@@ -45,7 +45,7 @@ def main():
     graph, x, y, ann_acc = load_normalised(args)
 
     start = time.perf_counter()
-    ini_net = snnconv.convert(graph, simulator="INI", max2avg_pool=True)
+    ini_net = snnconv.convert(graph, simulator="INI", max2avg_pool=True, burst=1)
     ini_build = time.perf_counter() - start
     start = time.perf_counter()
     b2_net = snnconv.convert(graph, simulator="brian2", max2avg_pool=True,
@@ -54,7 +54,7 @@ def main():
     synapses = sum(len(s) for s in b2_net.synapses)
 
     ini, ini_s = timed_evaluate(ini_net, x, y, args.steps, args.batch_size)
-    ini_max = snnconv.evaluate(snnconv.convert(graph, simulator="INI"), x, y,
+    ini_max = snnconv.evaluate(snnconv.convert(graph, simulator="INI", burst=1), x, y,
                                num_steps=args.steps, batch_size=args.batch_size, progress=False)
     # the first Brian 2 sample generates the code; time it apart from the rest
     start = time.perf_counter()

@@ -40,7 +40,7 @@ def main():
           f"{args.input_rate * 1e-3:g} input events per step per unit")
     print(f"{'network':<26}{'acc %':>8}{'vs float SNN':>14}{'SynOps/sample':>15}")
     print(f"{'ANN':<26}{100 * ann_acc:>8.2f}")
-    ini = snnconv.evaluate(snnconv.convert(graph), x, y, num_steps=args.steps,
+    ini = snnconv.evaluate(snnconv.convert(graph, burst=1), x, y, num_steps=args.steps,
                            progress=False)
     print(f"{'float SNN (INI, rate)':<26}{100 * ini.accuracy:>8.2f}{'':>14}{ini.synops:>15,.0f}")
     for method in ("global", "per_channel"):

@@ -231,7 +231,7 @@ def test_demo_runs_the_bundled_demo_into_the_current_folder(tmp_path, monkeypatc
     assert config.paths.log_dir_of_current_run == tmp_path / "results" / "demo"
     assert config.paths.filename_ann.name == "mnist_cnn.keras" and \
         config.paths.filename_ann.is_file()
-    assert config.simulation.num_to_test == 10 and config.simulation.duration == 100
+    assert config.simulation.num_to_test == 10 and config.simulation.duration == 25
 
 
 def test_quiet_tensorflow_import_keeps_other_lines(tmp_path):

@@ -19,7 +19,7 @@ from snnconv.data import bundled_model_path
 
 REPO = Path(__file__).resolve().parents[1]
 SNNCONV = Path(sys.executable).parent / "snnconv"      # the installed console script
-SMALL = {"num_to_test = 2000": "num_to_test = 40", "duration = 100": "duration = 10",
+SMALL = {"num_to_test = 2000": "num_to_test = 40", "duration = 25": "duration = 10",
          "num_norm_samples = 1000": "num_norm_samples = 50", "batch_size = 100": "batch_size = 40"}
 
 pytestmark = pytest.mark.skipif(not SNNCONV.exists(), reason="snnconv is not installed here")
