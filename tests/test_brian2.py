@@ -132,7 +132,8 @@ def ini_counts(snn, x, steps):
 
 
 def compare(graph, x, steps, **options):
-    ini = snnconv.convert(graph, simulator="INI", **options)
+    # Brian 2's neurons fire once a step: the INI network with burst 1 is the same
+    ini = snnconv.convert(graph, simulator="INI", **{"burst": 1, **options})
     net = snnconv.convert(graph, simulator="brian2", **options)
     ref = ini_counts(ini, x, steps)
     got = [net.run_sample(s, steps, with_counts=True) for s in x]
@@ -171,7 +172,7 @@ def test_conv_spike_counts_equal_the_ini_simulators():
 def test_batches_through_the_evaluation_match_the_ini_simulator():
     graph, x = normalise_on_random(make_conv_model())
     y = np.arange(8) % 4
-    ini = snnconv.convert(graph, simulator="INI")
+    ini = snnconv.convert(graph, simulator="INI", burst=1)
     net = snnconv.convert(graph, simulator="brian2")
     a = snnconv.evaluate(ini, x[:8], y, num_steps=30, batch_size=4)
     b = snnconv.evaluate(net, x[:8], y, num_steps=30, batch_size=3)
@@ -186,7 +187,7 @@ def test_batches_through_the_evaluation_match_the_ini_simulator():
 @needs_brian2
 def test_readout_accumulates_the_output_current_like_ini():
     graph, x = normalise_on_random(make_dense_model())
-    ini = snnconv.convert(graph, simulator="INI")
+    ini = snnconv.convert(graph, simulator="INI", burst=1)
     net = snnconv.convert(graph, simulator="brian2")
     ref = snnconv.simulators.ini.simulate_batch(ini, x[:3], 25)
     got = snnconv.simulators.get_simulator("brian2").simulate_batch(net, x[:3], 25)
@@ -227,7 +228,7 @@ def test_a_fine_tuned_network_runs_on_brian2_with_its_initial_potentials():
     from snnconv.simulators.ini.finetune import to_graph
     graph, x = normalise_on_random(make_dense_model())
     y = np.arange(len(x)) % 5
-    tuned = snnconv.finetune(snnconv.convert(graph, v_init=0.5), x, y, num_steps=8,
+    tuned = snnconv.finetune(snnconv.convert(graph, v_init=0.5, burst=1), x, y, num_steps=8,
                              epochs=2, batch_size=16, learning_rate=1e-2)
     v0 = tuned.get_layer("dense_1").v_init.numpy()
     assert np.std(v0) > 0                       # per neuron, not the single 0.5
