@@ -10,6 +10,8 @@ refusals where several spikes a step do not apply.
 """
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -234,3 +236,6 @@ def test_snnconv_run_with_the_template_default_bursts_and_normalises_for_its_lev
     assert "12 levels" in capsys.readouterr().out
     snn = snnconv.load_snn(next((tmp_path / "out").rglob("*.keras")))
     assert _neuron(snn, "conv1") == (0.25, 4, 0.125)
+    assert snn.get_layer("conv1").neuron.burst == 4
+    summary = json.loads(next((tmp_path / "out").rglob("summary.json")).read_text())
+    assert summary["burst"] == 4

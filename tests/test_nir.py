@@ -509,6 +509,34 @@ def test_approximation_of_default_snn_resets_to_zero(mlp, tmp_path):
     np.testing.assert_array_equal(a.readout, b.readout)
 
 
+def test_approximation_of_a_bursting_snn_is_the_binary_neuron_it_stands_for(branched):
+    """The default INI network (cell.burst = auto: 4 spikes of a quarter a step)
+    exports with approximate=True as the network with one spike of the full
+    threshold a step (burst 1): the same nodes, thresholds, weights and scales."""
+    graph, _ = branched
+    bursting, binary = snnconv.convert(graph), snnconv.convert(graph, burst=1)
+    assert spiking_layers(bursting)[0].neuron.max_spikes_per_dt == 4
+    with pytest.raises(ExportError, match="burst=1"):
+        to_nir(bursting)
+    a, b = to_nir(bursting, approximate=True), to_nir(binary, approximate=True)
+    assert "several spikes per step" in a.metadata["approximations"]
+    assert "several spikes per step" not in b.metadata["approximations"]
+    assert set(a.nodes) == set(b.nodes) and sorted(a.edges) == sorted(b.edges)
+    for name, node in b.nodes.items():
+        other = a.nodes[name]
+        assert type(other) is type(node), name
+        for field in ("weight", "bias", "v_threshold", "v_reset", "r"):
+            if hasattr(node, field):
+                np.testing.assert_array_equal(getattr(other, field), getattr(node, field),
+                                              err_msg=f"{name}.{field}")
+        assert other.metadata == node.metadata, name
+    # the metadata differ in what they record of the approximation and the source
+    assert a.metadata["conversion"]["burst"] == 4 and "burst" not in b.metadata["conversion"]
+    rest = ("approximations", "conversion")
+    assert {k: v for k, v in a.metadata.items() if k not in rest} == \
+        {k: v for k, v in b.metadata.items() if k not in rest}
+
+
 def test_ttfs_and_max_pooling_are_refused_even_approximately(mlp):
     graph, _ = mlp
     with pytest.raises(ExportError, match="spike code 'ttfs'.*time-to-first-spike"):

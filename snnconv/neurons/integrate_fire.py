@@ -109,6 +109,11 @@ class IFNeuron:
     # a surrogate spike function (its config dict, see snnconv.surrogates): the
     # spikes are unchanged, their gradient is the surrogate's (for fine-tuning)
     surrogate: dict | None = None
+    # cell.burst: the neuron stands for one of threshold v_thresh * burst whose
+    # spikes it splits in burst parts (its other values are already divided);
+    # it changes nothing in the simulation, and tells an exporter to a target
+    # with one spike a step which neuron to approximate it by
+    burst: int = 1
 
     def __post_init__(self):
         if self.reset not in RESETS:
@@ -122,6 +127,9 @@ class IFNeuron:
             raise ValueError("tau_mem must be positive (or None for no leak)")
         if self.max_spikes_per_dt < 1:
             raise ValueError("max_spikes_per_dt must be at least 1")
+        if self.burst < 1 or self.max_spikes_per_dt % self.burst:
+            raise ValueError(f"burst must be at least 1 and divide max_spikes_per_dt "
+                             f"({self.max_spikes_per_dt}), got {self.burst}")
         if self.surrogate is not None:
             if self.threshold_mode != "inclusive":
                 raise ValueError("a surrogate spike function needs threshold_mode "
@@ -159,8 +167,9 @@ class IFNeuron:
 
     def get_config(self) -> dict:
         config = {"model": "if", **dataclasses.asdict(self)}
-        if config["surrogate"] is None:   # absent: configs saved before it read the same
-            del config["surrogate"]
+        for key, default in (("surrogate", None), ("burst", 1)):
+            if config[key] == default:    # absent: configs saved before it read the same
+                del config[key]
         return config
 
     def initial_state(self, like, v0=None) -> IFState:

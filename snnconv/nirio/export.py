@@ -27,7 +27,9 @@ from .common import nir_shape, require_nir, same_padding, to_nir_layout
 APPROXIMATIONS = {
     "reset by subtraction": "reset to 0",
     "threshold v >= v_thresh": "fires when v > v_threshold",
-    "several spikes per step": "one spike per step at most",
+    "several spikes per step": "one spike per step at most (a bursting neuron, "
+                               "cell.burst = k: one spike of k times its threshold, "
+                               "the neuron it stands for)",
     "refractory period": "dropped",
     "initial potential v_init": "dropped (starts at 0)",
     "Poisson input": "Input expects the Poisson spikes (0/1); the first weights carry "
@@ -600,17 +602,21 @@ def _neurons(b: _Builder, layer, sig: _Signal, where) -> _Signal:
     feeds = _materialize(b, name, sig, factor, where)
     v_reset = neuron.v_reset if neuron.reset == "to_value" else 0.0
     full = (lambda v: np.full(nshape, v, np.float32))
-    meta = {"spike_amplitude": float(neuron.spike_amplitude)}
+    # a bursting neuron (only exported approximately: it fires several spikes a
+    # step) becomes the neuron it stands for, one spike of burst times its own
+    burst = getattr(neuron, "burst", 1)
+    v_threshold, amplitude = neuron.v_thresh * burst, neuron.spike_amplitude * burst
+    meta = {"spike_amplitude": float(amplitude)}
     r = np.asarray(r, np.float32)
     if tau is None:
-        node = b.nir.IF(r=r, v_threshold=full(neuron.v_thresh), v_reset=full(v_reset),
+        node = b.nir.IF(r=r, v_threshold=full(v_threshold), v_reset=full(v_reset),
                         metadata=meta)
     else:
         node = b.nir.LIF(tau=full(tau), r=r, v_leak=full(0.0),
-                         v_threshold=full(neuron.v_thresh), v_reset=full(v_reset),
+                         v_threshold=full(v_threshold), v_reset=full(v_reset),
                          metadata={**meta, "tau_mem": neuron.tau_mem})
     b.add(name, node, feeds, nshape)
-    return _Signal(shape, [_image_or_vector(name, shape, neuron.spike_amplitude)])
+    return _Signal(shape, [_image_or_vector(name, shape, amplitude)])
 
 
 def _readout(b: _Builder, out_name: str, sig: _Signal, where):

@@ -77,6 +77,8 @@ class IniSimulator(Simulator):
                       "max_spikes_per_dt": int(max_spikes_per_dt) * burst,
                       "v_init": float(v_init) / burst,
                       "threshold_mode": threshold_mode, "v_reset": float(v_reset)}
+            if burst > 1:
+                neuron["burst"] = burst
         else:
             # TTFS neurons fire once, reset to zero and stay refractory: the
             # reset, refractory, leak and multi-spike settings do not apply.
@@ -142,6 +144,12 @@ class IniSimulator(Simulator):
         if engine == "auto":
             return "xla" if xla_pays(snn) else "graph"
         return engine
+
+    def run_facts(self, snn) -> dict:
+        """``burst``: what ``cell.burst`` (``auto`` included) gave the neurons."""
+        from .engine import spiking_layers
+        return {"burst": max((getattr(lay.neuron, "burst", 1) for lay in spiking_layers(snn)),
+                             default=1)}
 
     def save(self, snn, path) -> Path:
         path = Path(self.file_name(path))
