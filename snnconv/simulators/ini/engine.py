@@ -202,12 +202,7 @@ def _runner(snn: keras.Model, jit: bool = False):
     # sample together (the events of a large layer are read once, not three times)
     fanouts = {lay.name: np.asarray(lay.fanout.numpy(), np.float32).reshape(-1)
                for lay in counted}
-    # a layer whose events are its output over a power-of-two spike amplitude
-    # (bursting IF neurons: a quarter) has that division done in its tallies
-    # instead: one pass over the layer fewer a step, the same records bit for bit
-    scales = {lay.name: scale for lay, _ in order
-              if (scale := _events_scale(lay)) is not None}
-    tallies = {name: tf.constant(np.stack([f, np.ones_like(f)], axis=1) * scales.get(name, 1.0))
+    tallies = {name: tf.constant(np.stack([f, np.ones_like(f)], axis=1))
                for name, f in fanouts.items()}
     inp = input_layer(snn)
     constant_input = inp.spike_amplitude is None
@@ -277,9 +272,6 @@ def _runner(snn: keras.Model, jit: bool = False):
                 new_states.append(tuple(state))
 
             def events(lay):
-                """The layer's events, times ``scales[lay.name]`` for the layers it has."""
-                if lay.name in scales:
-                    return samples(lay, values[lay.name])
                 i = index[lay.name]
                 return lay.events(samples(lay, values[lay.name]), states[i], new_states[i])
 
@@ -293,8 +285,7 @@ def _runner(snn: keras.Model, jit: bool = False):
                 ev = events(lay)
                 both = tf.matmul(tf.reshape(ev, (tf.shape(ev)[0], -1)), tallies[lay.name])
                 synops, spikes[lay.name] = synops + both[:, 0], both[:, 1]
-            spikes = tuple(spikes[lay.name] if lay.name in spikes else
-                           per_sample(events(lay)) * scales.get(lay.name, 1.0)
+            spikes = tuple(spikes[lay.name] if lay.name in spikes else per_sample(events(lay))
                            for lay in spiking)
             return tuple(new_states), readout, score, synops, spikes
 
@@ -337,21 +328,6 @@ def _runner(snn: keras.Model, jit: bool = False):
 
 # steps that are a function of the input frames alone when the layer has no state
 _PLAIN_STEPS = (SpikeLayer.step, SpikeInput.step)
-
-
-def _events_scale(lay) -> float | None:
-    """``1 / spike amplitude`` where a layer's events are its output divided by
-    that amplitude (:meth:`SpikeLayer.events` with IF neurons or none) and the
-    amplitude is a power of two other than 1, so that multiplying by it is
-    exact; else None."""
-    from ...neurons.integrate_fire import IFNeuron
-    amplitude = lay.spike_amplitude
-    if amplitude is None or amplitude == 1.0 or lay.prospective or \
-            type(lay).events is not SpikeLayer.events:
-        return None
-    if lay.spiking and type(lay.neuron).events is not IFNeuron.events:
-        return None
-    return 1.0 / amplitude if math.frexp(amplitude)[0] == 0.5 else None
 
 
 def neuron_count(layer: SpikeLayer) -> int:
