@@ -18,6 +18,7 @@ def _ini():
 def test_config_template_uses_the_api_defaults():
     ini = _ini()
     assert float(ini["cell"]["v_init"]) == defaults.V_INIT
+    assert ini["cell"]["burst"] == defaults.BURST
     assert ini["normalization"]["method"] == defaults.NORMALIZATION_METHOD
     assert float(ini["normalization"]["percentile"]) == defaults.PERCENTILE
     assert ini.getboolean("normalization", "per_channel") == defaults.PER_CHANNEL
@@ -41,6 +42,8 @@ def test_api_functions_use_the_defaults():
     assert norm["v_init"].default == defaults.V_INIT
     assert inspect.signature(IniSimulator.convert).parameters["v_init"].default == \
         defaults.V_INIT
+    assert inspect.signature(IniSimulator.convert).parameters["burst"].default == \
+        defaults.BURST
 
 
 def test_finetune_uses_the_defaults():
