@@ -12,10 +12,11 @@ def graph_and_x(bundled):
     return bundled.graph, bundled.data.x_test[:2]
 
 
-@pytest.mark.parametrize("code", ["rate", "ttfs", "ttfs_dyn_thresh"])
-def test_recorded_spikes_equal_the_compiled_loop(graph_and_x, code):
+@pytest.mark.parametrize("code, burst", [("rate", "auto"), ("rate", 1), ("ttfs", "auto"),
+                                         ("ttfs_dyn_thresh", "auto")])
+def test_recorded_spikes_equal_the_compiled_loop(graph_and_x, code, burst):
     graph, x = graph_and_x
-    snn = snnconv.convert(graph, spike_code=code)
+    snn = snnconv.convert(graph, spike_code=code, burst=burst)
     steps = 12
     rec = record_samples(snn, x, steps, max_neurons=10**6)      # every neuron
     loop = simulate_batch(snn, x, steps)
@@ -25,10 +26,10 @@ def test_recorded_spikes_equal_the_compiled_loop(graph_and_x, code):
         np.testing.assert_allclose(r["spikes"].sum(axis=2), loop.spikes[layer], rtol=1e-6)
         if code == "rate":
             # IF with reset by subtraction, up to k spikes per step (the default
-            # burst, 4): a step with fewer than k spikes ends below threshold; a
-            # spike came from v >= v_thresh, so what the subtraction leaves is >= 0
+            # burst, 4, or 1): a step with fewer than k spikes ends below threshold;
+            # a spike came from v >= v_thresh, so what the subtraction leaves is >= 0
             k = snn.get_layer(layer).neuron.max_spikes_per_dt
-            assert k == 4
+            assert k == (4 if burst == "auto" else 1)
             assert set(np.unique(r["spikes"])) <= set(range(k + 1))
             spiked = r["spikes"] > 0
             assert np.all(r["v"][r["spikes"] < k] < r["v_thresh"])
