@@ -212,16 +212,24 @@ def _eval_graph():
     ], name="tiny")
 
 
-def test_evaluate_synops_equal_spikes_times_fanout():
+# spike amplitudes of 2 and of a quarter (four spikes a step, as cell.burst = 4
+# makes them) are powers of two, whose division the graph engine folds into its
+# records; 3 is not
+@pytest.mark.parametrize("engine", ["graph", "xla"])
+@pytest.mark.parametrize("v_thresh,max_spikes", [(2.0, 1), (0.25, 4), (3.0, 1)])
+def test_evaluate_synops_equal_spikes_times_fanout(engine, v_thresh, max_spikes):
     graph = _eval_graph()
-    neuron = {"model": "if", "v_thresh": 2.0, "dt": 1.0}     # spike amplitude 2
+    neuron = {"model": "if", "v_thresh": v_thresh, "dt": 1.0,
+              "max_spikes_per_dt": max_spikes}               # spike amplitude v_thresh
     snn = build_spiking_model(graph, neuron)
     T, n = 12, 5
     rng = np.random.default_rng(3)
     x = rng.uniform(0, 1, size=(n, 4, 4, 1)).astype(np.float32)
     x[x < 0.3] = 0.0                                        # zeros cost no SynOps
     y = np.arange(n) % 3
-    result = evaluate(snn, x, y, num_steps=T, batch_size=2, progress=False)
+    if v_thresh < 1:
+        x = x * v_thresh * 3                                  # up to 3 of its 4 spikes a step
+    result = evaluate(snn, x, y, num_steps=T, batch_size=2, progress=False, engine=engine)
 
     # the layers' own outputs, step by step
     names = ["in_spikes", "conv", "hid"]
@@ -229,8 +237,10 @@ def test_evaluate_synops_equal_spikes_times_fanout():
     frames = np.broadcast_to(x[:, None], (n, T, 4, 4, 1)).copy()
     inp, conv, hid = (np.asarray(o) for o in probe(frames))
     np.testing.assert_array_equal(inp, frames)               # analog input
-    conv_spikes, hid_spikes = conv / 2.0, hid / 2.0
-    assert set(np.unique(conv_spikes)) <= {0.0, 1.0} and conv_spikes.sum() > 0
+    conv_spikes, hid_spikes = conv / v_thresh, hid / v_thresh
+    assert set(np.unique(conv_spikes)) <= set(range(max_spikes + 1)) and conv_spikes.sum() > 0
+    if max_spikes > 1:
+        assert conv_spikes.max() > 1
     assert hid_spikes.sum() > 0
 
     # fan-outs worked out by hand: input -> 3x3 'same' conv with 2 filters

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from ...choices import ENGINES
 from ...layers import SpikeInput, SpikeLayer
+from ...neurons import IFNeuron
 from ..base import BatchOutput
 
 # How a batch is run (ENGINES, simulation.engine): "graph", the compiled TensorFlow
@@ -206,7 +207,16 @@ def _runner(snn: keras.Model, jit: bool = False):
     # "Engines"). The sums are of whole numbers, so exact in either order.
     fanouts = {lay.name: np.asarray(lay.fanout.numpy(), np.float32).reshape(-1)
                for lay in counted}
-    tallies = {name: tf.constant(np.stack([f, np.ones_like(f)], axis=1 if jit else 0))
+    # Under the graph, a layer whose events are its output over a power-of-two
+    # amplitude (the bursting neurons' quarter) has that division folded into its
+    # rows: exact, and one pass over the layer's output fewer a step (the bundled
+    # CNN with cell.burst = auto, 13.7-14.8 against 15.9-16.9 us per sample·step
+    # in four alternating rounds). XLA fuses the division into the neurons' update
+    # already, and ran the digits CNN no faster folded.
+    folded = {} if jit else {lay.name: lay.spike_amplitude for lay in counted
+                             if folds_amplitude(lay)}
+    tallies = {name: tf.constant(np.stack([f, np.ones_like(f)], axis=1 if jit else 0)
+                                 / np.float32(folded.get(name, 1.0)))
                for name, f in fanouts.items()}
 
     def tally(name, ev):
@@ -295,7 +305,8 @@ def _runner(snn: keras.Model, jit: bool = False):
                 if lay is inp and constant_input:
                     synops = synops + input_synops * tf.cast(tf.equal(t, 0), tf.float32)
                     continue
-                ev = events(lay)
+                ev = (samples(lay, values[lay.name]) if lay.name in folded
+                      else events(lay))
                 layer_synops, spikes[lay.name] = tally(lay.name, ev)
                 synops = synops + layer_synops
             spikes = tuple(spikes[lay.name] if lay.name in spikes else per_sample(events(lay))
@@ -337,6 +348,18 @@ def _runner(snn: keras.Model, jit: bool = False):
         return readouts, synops, spikes
 
     return run
+
+
+def folds_amplitude(layer: SpikeLayer) -> bool:
+    """Whether ``layer``'s events are its output divided by its spike amplitude
+    (rate-coded IF neurons, Poisson input spikes) and that amplitude is a power of
+    two other than 1, so that the division is exact anywhere it is done."""
+    amplitude = layer.spike_amplitude
+    if amplitude is None or amplitude == 1.0 or layer.prospective:
+        return False
+    if layer.spiking and type(layer.neuron).events is not IFNeuron.events:
+        return False
+    return math.frexp(amplitude)[0] == 0.5
 
 
 # steps that are a function of the input frames alone when the layer has no state
