@@ -7,11 +7,13 @@ convolution (oneDNN) on this CPU, layer by layer. Measured in this one run:
 1. the density each spiking layer of the example networks has: the mean
    share of its neurons that spike in a step (rate code, snnconv's defaults,
    ``--num`` test images, the networks' ``bench_engine.py`` steps);
-2. for the convolutions of those networks (3x3, ``same``, stride 1) at batch
-   ``--batch``: the dense ``tf.nn.conv2d`` and a compiled event-driven one
-   (numba, parallel over the batch: per input position the list of its
-   non-zero channels, per output position a gather over the 3x3 neighbours'
-   lists) on random binary frames of each density; printed, the speed-up
+2. for the convolutions of those networks (3x3, ``same``) at batch
+   ``--batch``: the dense ``tf.nn.conv2d`` and two compiled event-driven ones
+   (numba, parallel over the batch) on random binary frames of each density:
+   ``gather`` (stride 1 only: per input position the list of its non-zero
+   channels, per output position a gather over the 3x3 neighbours' lists)
+   and ``scatter`` (any stride: each non-zero input adds its kernel's
+   weights to the outputs it reaches); printed, for each, the speed-up
    (dense time / event-driven time; > 1: event-driven is faster) and the
    largest difference from the dense result, and the dense call's time.
 
@@ -28,11 +30,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-# (height, width, in channels, out channels): fashion_resnet's block convolutions
-# at 14x14 and 7x7, and the bundled CNN's second convolution (on 14x14 pooled spikes)
-LAYERS = {"fashion_resnet 14x14x24->24": (14, 14, 24, 24),
-          "fashion_resnet 7x7x32->32": (7, 7, 32, 32),
-          "mnist_cnn 14x14x16->32": (14, 14, 16, 32)}
+# (height, width, in channels, out channels, stride): fashion_resnet's block
+# convolutions at 14x14 and 7x7 and its two that halve the map, and the bundled
+# CNN's second convolution (on 14x14 pooled spikes)
+LAYERS = {"fashion_resnet 14x14x24->24": (14, 14, 24, 24, 1),
+          "fashion_resnet 7x7x32->32": (7, 7, 32, 32, 1),
+          "fashion_resnet 28x28x16->24 /2": (28, 28, 16, 24, 2),
+          "fashion_resnet 14x14x24->32 /2": (14, 14, 24, 32, 2),
+          "mnist_cnn 14x14x16->32": (14, 14, 16, 32, 1)}
 
 
 @numba.njit(parallel=True, cache=True)
@@ -71,6 +76,41 @@ def event_conv(x, w, bias):
                             for o in range(c_out):
                                 acc[o] += v * w[di, dj, c, o]
                 out[b, oi, oj, :] = acc
+    return out
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def scatter_conv(x, w, bias, stride, pad_top, pad_left, out_h, out_w):
+    """``same`` convolution of NHWC ``x`` (TensorFlow's padding ``pad_top``,
+    ``pad_left``) in which each non-zero input adds its weights to the outputs it reaches."""
+    n, h, wd, c_in = x.shape
+    k, c_out = w.shape[0], w.shape[3]
+    out = np.empty((n, out_h, out_w, c_out), np.float32)
+    for b in numba.prange(n):
+        # k rows and columns of margin on each side take the taps that fall outside
+        acc = np.zeros((out_h + 2 * k, out_w + 2 * k, c_out), np.float32)
+        for i in range(h):
+            for j in range(wd):
+                for c in range(c_in):
+                    v = x[b, i, j, c]
+                    if v == 0.0:
+                        continue
+                    for di in range(k):
+                        t = i + pad_top - di
+                        if t % stride != 0:
+                            continue
+                        oi = t // stride + k
+                        for dj in range(k):
+                            u = j + pad_left - dj
+                            if u % stride != 0:
+                                continue
+                            oj = u // stride + k
+                            for o in range(c_out):
+                                acc[oi, oj, o] += v * w[di, dj, c, o]
+        for oi in range(out_h):
+            for oj in range(out_w):
+                for o in range(c_out):
+                    out[b, oi, oj, o] = acc[oi + k, oj + k, o] + bias[o]
     return out
 
 
@@ -115,26 +155,38 @@ def main(argv=None) -> int:
     if args.num:
         densities(args.num)
     rng = np.random.default_rng(0)
-    print("speed-up of the event-driven convolution over tf.nn.conv2d (dense time / "
+    print("speed-up of the event-driven convolutions over tf.nn.conv2d (dense time / "
           "event-driven time) at each density:")
-    print("layer".ljust(30) + "".join(f"{d:>8.2f}" for d in args.densities))
-    for label, (h, wd, c_in, c_out) in LAYERS.items():
+    print("layer".ljust(32) + "kernel  " + "".join(f"{d:>7.2f}" for d in args.densities))
+    for label, (h, wd, c_in, c_out, stride) in LAYERS.items():
         w = rng.normal(0, 0.1, (3, 3, c_in, c_out)).astype(np.float32)
         bias = rng.normal(0, 0.1, c_out).astype(np.float32)
         wt, bt = tf.constant(w), tf.constant(bias)
-        row, worst, dense_ms = [], 0.0, []
+        out_h, out_w = -(-h // stride), -(-wd // stride)
+        # TensorFlow's "same" padding: the extra row or column goes at the bottom/right
+        pad_top = max((out_h - 1) * stride + 3 - h, 0) // 2
+        pad_left = max((out_w - 1) * stride + 3 - wd, 0) // 2
+        kernels = {"scatter": lambda x: scatter_conv(x, w, bias, stride, pad_top, pad_left,
+                                                     out_h, out_w)}
+        if stride == 1:
+            kernels = {"gather": lambda x: event_conv(x, w, bias), **kernels}
+        rows = {name: [] for name in kernels}
+        worst, dense_ms = 0.0, []
         for d in args.densities:
             x = (rng.random((args.batch, h, wd, c_in)) < d).astype(np.float32)
             xt = tf.constant(x)
-            dense = best(lambda: (tf.nn.conv2d(xt, wt, 1, "SAME") + bt).numpy(), args.repeats)
-            event = best(lambda: event_conv(x, w, bias), args.repeats)
-            ref = (tf.nn.conv2d(xt, wt, 1, "SAME") + bt).numpy()
-            worst = max(worst, float(np.abs(event_conv(x, w, bias) - ref).max()))
-            row.append(dense / event)
+            dense = best(lambda: (tf.nn.conv2d(xt, wt, stride, "SAME") + bt).numpy(),
+                         args.repeats)
+            ref = (tf.nn.conv2d(xt, wt, stride, "SAME") + bt).numpy()
+            for name, kernel in kernels.items():
+                rows[name].append(dense / best(lambda: kernel(x), args.repeats))
+                worst = max(worst, float(np.abs(kernel(x) - ref).max()))
             dense_ms.append(dense * 1e3)
-        print(label.ljust(30) + "".join(f"{r:>8.2f}" for r in row)
-              + f"   (dense {min(dense_ms):.2f}-{max(dense_ms):.2f} ms a call; "
-              f"largest difference {worst:.1e})")
+        for i, (name, row) in enumerate(rows.items()):
+            note = (f"   (dense {min(dense_ms):.2f}-{max(dense_ms):.2f} ms a call; largest "
+                    f"difference {worst:.1e})") if i == len(rows) - 1 else ""
+            print((label if i == 0 else "").ljust(32) + name.ljust(8)
+                  + "".join(f"{r:>7.2f}" for r in row) + note)
     return 0
 
 
