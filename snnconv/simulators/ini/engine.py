@@ -202,17 +202,18 @@ def _runner(snn: keras.Model, jit: bool = False):
     # (fan-out, 1) gives the layer's synaptic operations and spikes per sample
     # together (the events of a large layer are read once, not three times). The
     # TF graph takes it as rows times the transposed events, (2, N) x (N, B), which
-    # oneDNN runs 2-3x faster than events times columns, (B, N) x (N, 2) (100 x 12,544
-    # events: 0.05 against 0.14 ms); XLA runs the second faster (docs/benchmarks.md,
-    # "Engines"). The sums are of whole numbers, so exact in either order.
+    # oneDNN runs faster than events times columns, (B, N) x (N, 2); XLA ran the
+    # bundled CNN slower so (docs/benchmarks.md, "Engines"). The sums are of whole
+    # numbers, so exact in either order.
     fanouts = {lay.name: np.asarray(lay.fanout.numpy(), np.float32).reshape(-1)
                for lay in counted}
     # Under the graph, a layer whose events are its output over a power-of-two
     # amplitude (the bursting neurons' quarter) has that division folded into its
-    # rows: exact, and one pass over the layer's output fewer a step (the bundled
-    # CNN with cell.burst = auto, 13.7-14.8 against 15.9-16.9 us per sample·step
-    # in four alternating rounds). XLA fuses the division into the neurons' update
-    # already, and ran the digits CNN no faster folded.
+    # rows: exact, and one pass over the layer's output fewer a step. With the
+    # transposed product, the bundled CNN's step cost 10-18 % less with one spike a
+    # step and 15-22 % less with cell.burst = auto (docs/benchmarks.md, "Engines").
+    # XLA fuses the division into the neurons' update already, and ran the digits
+    # CNN no faster folded.
     folded = {} if jit else {lay.name: lay.spike_amplitude for lay in counted
                              if folds_amplitude(lay)}
     tallies = {name: tf.constant(np.stack([f, np.ones_like(f)], axis=1 if jit else 0)
