@@ -205,6 +205,11 @@ def _run_config(args: argparse.Namespace, config) -> int:
     check_extras(config)
     check_run_dir(config.paths.log_dir_of_current_run, config.output.overwrite)
     _prepare_tensorflow(args, config.output.verbose)
+    if getattr(args, "whole_process", False):
+        # the process is snnconv's: set before anything runs TensorFlow (it takes
+        # the setting only then); main(argv) called from Python leaves it alone
+        from snnconv.tf_threads import apply_intra_op_threads
+        apply_intra_op_threads(config.simulation.intra_op_threads)
     from snnconv import pipeline  # heavy (TensorFlow): imported only here
     outcome = pipeline.run(config)
     if config.output.verbose == 0 and getattr(outcome, "run_dir", None) is not None:

@@ -276,6 +276,7 @@ class SimulationConfig:
     seed: int = _key("int")
     distribute: str = _key("choice", choices=DISTRIBUTE_MODES)
     engine: str = _key("choice", choices=ENGINES)
+    intra_op_threads: Any = _key("int", min=0, words=("auto",))
 
     @property
     def num_steps(self) -> int:

@@ -125,9 +125,13 @@ def xla_pays(snn: keras.Model) -> bool:
     have more than :data:`XLA_MAX_POSITIONS` spatial positions, the ANN's MACs
     per sample are at most :data:`XLA_MAX_MACS`, and the input is not
     Poisson-coded (XLA draws other random numbers than the graph does, and a
-    seeded run should give the spikes it gave before)."""
+    seeded run should give the spikes it gave before); never when TensorFlow
+    gives each operation one thread (:mod:`snnconv.tf_threads`)."""
+    from ...tf_threads import intra_op_threads
     inp = input_layer(snn)
-    if inp.poisson or inp.ann_macs > XLA_MAX_MACS:
+    # with one thread per operation XLA's loops run on one core: slower than the
+    # graph on every network measured (snnconv.tf_threads)
+    if inp.poisson or inp.ann_macs > XLA_MAX_MACS or intra_op_threads() == 1:
         return False
     for lay in snn.layers:
         if isinstance(lay, SpikeLayer):

@@ -146,10 +146,14 @@ class IniSimulator(Simulator):
         return engine
 
     def run_facts(self, snn) -> dict:
-        """``burst``: what ``cell.burst`` (``auto`` included) gave the neurons."""
+        """``burst``: what ``cell.burst`` (``auto`` included) gave the neurons;
+        ``intra_op_threads``: TensorFlow's threads per operation in this process
+        (0: its own choice; ``simulation.intra_op_threads``)."""
+        from ...tf_threads import intra_op_threads
         from .engine import spiking_layers
         return {"burst": max((getattr(lay.neuron, "burst", 1) for lay in spiking_layers(snn)),
-                             default=1)}
+                             default=1),
+                "intra_op_threads": intra_op_threads()}
 
     def save(self, snn, path) -> Path:
         path = Path(self.file_name(path))
