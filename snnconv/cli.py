@@ -208,8 +208,9 @@ def _run_config(args: argparse.Namespace, config) -> int:
     if getattr(args, "whole_process", False):
         # the process is snnconv's: set before anything runs TensorFlow (it takes
         # the setting only then); main(argv) called from Python leaves it alone
-        from snnconv.tf_threads import apply_intra_op_threads
-        apply_intra_op_threads(config.simulation.intra_op_threads)
+        from snnconv.tf_threads import apply_intra_op_threads, for_run
+        apply_intra_op_threads(for_run(config.simulation.intra_op_threads,
+                                       config.calibration.method))
     from snnconv import pipeline  # heavy (TensorFlow): imported only here
     outcome = pipeline.run(config)
     if config.output.verbose == 0 and getattr(outcome, "run_dir", None) is not None:

@@ -17,7 +17,8 @@ operation, ran slower so; the engine's ``auto`` then takes the graph.
 The setting is the process's, and TensorFlow takes it only before it has
 run anything: ``snnconv run`` applies it at start. ``auto`` is 1 on a
 machine of at most :data:`SINGLE_THREAD_MAX_CORES` cores and TensorFlow's
-own choice elsewhere (not measured there); 0 is always TensorFlow's choice.
+own choice elsewhere (not measured there) and in runs that calibrate
+(:func:`for_run`); 0 is always TensorFlow's choice.
 From Python, call :func:`apply_intra_op_threads` (or
 ``tf.config.threading.set_intra_op_parallelism_threads``) before anything
 else runs TensorFlow, or set the environment variable
@@ -58,6 +59,17 @@ def resolve_intra_op_threads(value) -> int:
     if int(value) < 0:
         raise ValueError(f"intra_op_threads must be an integer >= 0 or 'auto', got {value!r}")
     return int(value)
+
+
+def for_run(value, calibration_method: str = "none"):
+    """What ``snnconv run`` applies for ``simulation.intra_op_threads = value``:
+    ``auto`` leaves TensorFlow's choice when the run calibrates, whose passes
+    over the ANN and the SNN ran slower with one thread per operation (the
+    bundled CNN's light calibration, 1000 samples, T 25, two alternating
+    rounds: 10.1-11.2 s against 7.5-7.9 s)."""
+    if isinstance(value, str) and value.lower() == "auto" and calibration_method != "none":
+        return 0
+    return value
 
 
 def apply_intra_op_threads(value) -> int:

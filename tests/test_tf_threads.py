@@ -21,6 +21,12 @@ def test_auto_is_one_thread_on_at_most_two_cores(monkeypatch, cores, expected):
     assert tf_threads.resolve_intra_op_threads("AUTO") == expected
 
 
+def test_a_run_that_calibrates_keeps_tensorflows_choice_under_auto():
+    assert tf_threads.for_run("auto", "light") == 0
+    assert tf_threads.for_run("auto", "none") == "auto"
+    assert tf_threads.for_run(1, "light") == 1          # an explicit value stays
+
+
 def test_the_users_environment_variable_wins_over_auto(monkeypatch):
     monkeypatch.setattr(tf_threads, "available_cores", lambda: 2)
     monkeypatch.setenv(tf_threads.ENV, "2")
