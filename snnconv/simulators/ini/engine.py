@@ -362,7 +362,8 @@ def folds_amplitude(layer: SpikeLayer) -> bool:
     amplitude = layer.spike_amplitude
     if amplitude is None or amplitude == 1.0 or layer.prospective:
         return False
-    if layer.spiking and type(layer.neuron).events is not IFNeuron.events:
+    neuron_events = getattr(type(layer.neuron), "events", None)
+    if layer.spiking and neuron_events is not IFNeuron.events:
         return False
     return math.frexp(amplitude)[0] == 0.5
 
