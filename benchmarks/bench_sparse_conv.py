@@ -127,17 +127,14 @@ def best(fn, repeats: int) -> float:
 def densities(num: int) -> None:
     import bench_engine
     import snnconv
-    from snnconv.simulators.ini.engine import spiking_layers
+    from bench_floor import shares
     for name in ("mnist_cnn", "fashion_resnet"):
         batch, steps = bench_engine.SETTINGS[name]
         ann, x_norm, x_test, y_test = bench_engine.network(name)
         snn = snnconv.convert(snnconv.normalize(snnconv.parse(ann), x_norm), burst=1)
-        result = snnconv.evaluate(snn, x_test[:num], y_test[:num], num_steps=steps,
-                                  batch_size=batch, progress=False)
-        shares = {lay.name: result.spikes_per_neuron[lay.name] / steps
-                  for lay in spiking_layers(snn) if lay.name in result.spikes_per_neuron}
+        density = shares(snn, x_test[:num], y_test[:num], batch, steps)
         print(f"{name} (T {steps}, {num} images): share of neurons spiking per step: "
-              + ", ".join(f"{k} {100 * v:.1f} %" for k, v in shares.items()))
+              + ", ".join(f"{k} {100 * v:.1f} %" for k, v in density.items()))
 
 
 def main(argv=None) -> int:
